@@ -1,0 +1,57 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace AiChat.Api.Data;
+
+/// <summary>The one store of the API: hands out open connections to SQLite or Postgres.</summary>
+public sealed class AiChatDb
+{
+    private readonly NpgsqlDataSource? _postgres;
+    private readonly string? _sqliteConnectionString;
+
+    private AiChatDb(StoreProvider provider, NpgsqlDataSource? postgres, string? sqliteConnectionString, string migrationConnectionString)
+    {
+        Provider = provider;
+        _postgres = postgres;
+        _sqliteConnectionString = sqliteConnectionString;
+        MigrationConnectionString = migrationConnectionString;
+    }
+
+    public StoreProvider Provider { get; }
+
+    /// <summary>The full connection string (with credentials), used only by the migrator.</summary>
+    internal string MigrationConnectionString { get; }
+
+    /// <summary>The SQLite file, or null on Postgres.</summary>
+    public string? SqliteFilePath { get; private init; }
+
+    public static AiChatDb ForPostgres(NpgsqlDataSource dataSource, string connectionString) =>
+        new(StoreProvider.Postgres, dataSource, null, connectionString);
+
+    public static AiChatDb ForSqlite(string filePath)
+    {
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = filePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            ForeignKeys = true,
+            Pooling = true,
+            // Microsoft.Data.Sqlite retries a busy database until the command timeout runs out.
+            DefaultTimeout = 30,
+        }.ToString();
+        return new(StoreProvider.Sqlite, null, connectionString, connectionString) { SqliteFilePath = filePath };
+    }
+
+    public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
+    {
+        if (_postgres is not null)
+        {
+            return await _postgres.OpenConnectionAsync(cancellationToken);
+        }
+
+        var connection = new SqliteConnection(_sqliteConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+}

@@ -1,0 +1,67 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Http.Json;
+using Scalar.AspNetCore;
+
+namespace AiChat.Api.Infrastructure;
+
+public static class ApiDefaults
+{
+    /// <summary>JSON in snake_case, RFC 9457 problems with a <c>code</c>, a body size limit, forwarded headers, OpenAPI.</summary>
+    public static IHostApplicationBuilder AddApiDefaults(this IHostApplicationBuilder builder)
+    {
+        var maxBodyBytes = builder.Configuration.GetValue<long?>("Api:MaxRequestBodyBytes") ?? 1024 * 1024;
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
+            kestrel.Limits.MaxRequestBodySize = maxBodyBytes);
+
+        builder.Services.Configure<JsonOptions>(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+        });
+
+        // Failures to bind a request throw, so the exception handler can answer them with a problem document.
+        builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+
+        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            var problem = context.ProblemDetails;
+            problem.Status ??= context.HttpContext.Response.StatusCode;
+            problem.Type ??= $"https://aichat.dev/problems/{ProblemCodes.ForStatus(problem.Status.Value).Replace('_', '-')}";
+            problem.Extensions.TryAdd("code", ProblemCodes.ForStatus(problem.Status.Value));
+            problem.Extensions.Remove("exception");
+            problem.Instance ??= context.HttpContext.Request.Path;
+            problem.Extensions["trace_id"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.HttpContext.TraceIdentifier;
+        });
+        builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+
+        builder.Services.Configure<ForwardedHeadersOptions>(options =>
+        {
+            // The gateway runs beside the API; only loopback (and configured) proxies are believed.
+            options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+            foreach (var proxy in builder.Configuration.GetSection("Api:KnownProxies").Get<string[]>() ?? [])
+            {
+                options.KnownProxies.Add(System.Net.IPAddress.Parse(proxy));
+            }
+        });
+
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    /// <summary>The middleware every request passes: forwarded headers, problems for errors and bare status codes.</summary>
+    public static WebApplication UseApiDefaults(this WebApplication app)
+    {
+        app.UseForwardedHeaders();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapOpenApi();
+        if (app.Environment.IsDevelopment())
+        {
+            app.MapScalarApiReference();
+        }
+
+        return app;
+    }
+}

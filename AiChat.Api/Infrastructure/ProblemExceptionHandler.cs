@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace AiChat.Api.Infrastructure;
+
+/// <summary>
+/// Turns every exception into an RFC 9457 problem: a request the framework could not read keeps its 4xx status
+/// (malformed JSON 400, wrong media type 415, body too large 413); anything else is a 500 without internals.
+/// </summary>
+public sealed partial class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        var (status, code, detail) = exception switch
+        {
+            BadHttpRequestException { InnerException: JsonException } =>
+                (StatusCodes.Status400BadRequest, ProblemCodes.MalformedJson, "The request body is not valid JSON for this endpoint."),
+            BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
+                (bad.StatusCode, ProblemCodes.PayloadTooLarge, "The request body is larger than this API accepts."),
+            BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status415UnsupportedMediaType =>
+                (bad.StatusCode, ProblemCodes.UnsupportedMediaType, "Send the request body as application/json."),
+            BadHttpRequestException bad =>
+                (bad.StatusCode, ProblemCodes.ForStatus(bad.StatusCode), bad.Message),
+            _ => (StatusCodes.Status500InternalServerError, ProblemCodes.InternalError, "An unexpected error occurred. It has been logged."),
+        };
+
+        if (status >= 500)
+        {
+            LogUnhandled(logger, exception, context.Request.Method, context.Request.Path);
+        }
+
+        context.Response.StatusCode = status;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            Exception = null, // never let an exception's text or stack reach the writer
+            ProblemDetails =
+            {
+                Status = status,
+                Title = ReasonPhrases.GetReasonPhrase(status),
+                Detail = detail,
+                Extensions = { ["code"] = code },
+            },
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception on {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
+}
