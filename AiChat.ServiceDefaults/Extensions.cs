@@ -129,6 +129,12 @@ public static class Extensions
             ResponseWriter = WriteHealthJson,
         }).DisableHttpMetrics();
 
+        return app.MapAliveEndpoint();
+    }
+
+    /// <summary>Maps only <c>/alive</c>: for a service whose <c>/health</c> belongs to another (the gateway forwards it).</summary>
+    public static WebApplication MapAliveEndpoint(this WebApplication app)
+    {
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains("live"),

@@ -1,0 +1,55 @@
+using AiChat;
+using AiChat.AppHost;
+using Microsoft.Extensions.Configuration;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+// Parameters
+var (profile, reason) = Profiles.Choose(builder.Configuration);
+var gatewayPort = builder.Configuration.GetValue("Parameters:gateway-port", 5080);
+var agentRuntime = builder.Configuration["Parameters:agent-runtime"] ?? "Letta";
+
+// Services
+var api = builder.AddProject<Projects.AiChat_Api>(ResourceNames.Api)
+    .WithHttpHealthCheck("/health");
+
+// Infrastructure (full profile only: nothing here starts a container in the embedded profile)
+if (profile == AiChatProfile.Full)
+{
+    var internalSecret = builder.AddParameter("internal-llm-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
+    var liteLlmMasterKey = builder.AddParameter("litellm-master-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
+    var liteLlmSaltKey = builder.AddParameter("litellm-salt-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
+    var providerApiKey = builder.AddParameter("openai-api-key", secret: true);
+
+    var postgres = builder.AddAiChatPostgres();
+    var aichatdb = postgres.AddDatabase(ResourceNames.AiChatDb);
+    var liteLlmDb = postgres.AddDatabase(ResourceNames.LiteLlmDb, "litellm");
+    var liteLlm = builder.AddLiteLlm(liteLlmDb, liteLlmMasterKey, liteLlmSaltKey, providerApiKey);
+
+    api.WithReference(aichatdb).WaitFor(aichatdb)
+        .WithReference(liteLlm.GetEndpoint("http")).WaitFor(liteLlm)
+        .WithEnvironment("LiteLlm__MasterKey", Extensions.LiteLlmMasterKey(liteLlmMasterKey))
+        .WithEnvironment("InternalLlm__Secret", internalSecret)
+        .WithEnvironment("Agents__Runtime", agentRuntime);
+
+    if (agentRuntime.Equals("Letta", StringComparison.OrdinalIgnoreCase))
+    {
+        var lettaPassword = builder.AddParameter("letta-password", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
+        var lettaDb = postgres.AddDatabase(ResourceNames.LettaDb, "letta");
+        var letta = builder.AddLetta(lettaDb, api, lettaPassword, internalSecret);
+
+        api.WithReference(letta.GetEndpoint("http")).WaitFor(letta)
+            .WithEnvironment("Letta__Password", lettaPassword);
+    }
+}
+
+// Gateway: the only external endpoint
+var gateway = builder.AddProject<Projects.AiChat_Gateway>(ResourceNames.Gateway)
+    .WithEndpoint("http", endpoint => endpoint.Port = gatewayPort)
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck("/alive")
+    .WithReference(api).WaitFor(api);
+
+builder.AnnounceProfile(profile, reason, gateway);
+
+builder.Build().Run();
