@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AiChat.Tests.Infrastructure;
+
+/// <summary>
+/// The real API (its Program, middleware and store) on a fresh SQLite file or Postgres database.
+/// Tests may add endpoints of their own to exercise the pipeline with shapes no feature has yet.
+/// </summary>
+public sealed class ApiFactory : WebApplicationFactory<Program>
+{
+    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-api-{Guid.NewGuid():N}");
+    private readonly Dictionary<string, string?> _settings = new();
+    private readonly List<Action<IEndpointRouteBuilder>> _extraEndpoints = [];
+
+    public ApiFactory WithSetting(string key, string? value)
+    {
+        _settings[key] = value;
+        return this;
+    }
+
+    public ApiFactory WithPostgres(string connectionString) => WithSetting($"ConnectionStrings:{ResourceNames.AiChatDb}", connectionString);
+
+    public ApiFactory WithEndpoints(Action<IEndpointRouteBuilder> map)
+    {
+        _extraEndpoints.Add(map);
+        return this;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.UseSetting("Store:DataDirectory", _dataDirectory);
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureServices(services => services.AddSingleton<IStartupFilter>(new ExtraEndpoints(_extraEndpoints)));
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_dataDirectory))
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+        }
+    }
+
+    // Endpoints are matched lazily, so routes added once the app's pipeline is built still take part in routing,
+    // behind the app's own exception handler and problem details.
+    private sealed class ExtraEndpoints(List<Action<IEndpointRouteBuilder>> maps) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            next(app);
+            if (maps.Count > 0 && app.Properties.TryGetValue("__EndpointRouteBuilder", out var routes) && routes is IEndpointRouteBuilder endpoints)
+            {
+                maps.ForEach(map => map(endpoints));
+            }
+        };
+    }
+}

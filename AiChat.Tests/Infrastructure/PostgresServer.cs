@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+[assembly: AssemblyFixture(typeof(AiChat.Tests.Infrastructure.PostgresServer))]
+
+namespace AiChat.Tests.Infrastructure;
+
+/// <summary>
+/// The Postgres the tests run against: the server named by <c>AICHAT_TEST_POSTGRES</c> (an admin connection
+/// string; <c>.ci/run</c> sets it), else a throwaway cluster started from Debian's postgresql binaries.
+/// Every test gets a database of its own.
+/// </summary>
+public sealed class PostgresServer : IAsyncLifetime
+{
+    public const string EnvironmentVariable = "AICHAT_TEST_POSTGRES";
+
+    private readonly List<string> _databases = [];
+    private string? _clusterDirectory;
+    private string? _pgCtl;
+
+    public string? AdminConnectionString { get; private set; }
+
+    public string? Unavailable { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        var configured = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            AdminConnectionString = configured;
+        }
+        else
+        {
+            try
+            {
+                AdminConnectionString = await StartThrowawayClusterAsync();
+            }
+            catch (Exception ex)
+            {
+                Unavailable = ex.Message;
+                return;
+            }
+        }
+
+        try
+        {
+            await using var connection = new NpgsqlConnection(AdminConnectionString);
+            await connection.OpenAsync();
+        }
+        catch (Exception ex)
+        {
+            Unavailable = $"Postgres at {EnvironmentVariable} did not answer: {ex.Message}";
+        }
+    }
+
+    /// <summary>A new, empty database; its connection string. Fails in CI, skips elsewhere, when no Postgres is there.</summary>
+    public async Task<string> CreateDatabaseAsync()
+    {
+        if (AdminConnectionString is null || Unavailable is not null)
+        {
+            Prerequisite.Missing($"Postgres ({Unavailable ?? "not configured"}). Set {EnvironmentVariable} or install Debian's postgresql package.");
+        }
+
+        var name = $"aichat_test_{Guid.NewGuid():N}";
+        await using (var connection = new NpgsqlConnection(AdminConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        lock (_databases)
+        {
+            _databases.Add(name);
+        }
+
+        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = true }.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_clusterDirectory is not null)
+        {
+            await RunAsync(_pgCtl!, ["-D", _clusterDirectory, "-m", "immediate", "stop"], allowFailure: true);
+            Directory.Delete(_clusterDirectory, recursive: true);
+            return;
+        }
+
+        if (AdminConnectionString is null || Unavailable is not null)
+        {
+            return;
+        }
+
+        NpgsqlConnection.ClearAllPools();
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
+        await connection.OpenAsync();
+        foreach (var name in _databases)
+        {
+            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+
+    private async Task<string> StartThrowawayClusterAsync()
+    {
+        var bin = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").Select(v => Path.Combine(v, "bin")).OrderDescending().FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")))
+            : null;
+        if (bin is null)
+        {
+            throw new InvalidOperationException($"{EnvironmentVariable} is not set and no Postgres binaries were found under /usr/lib/postgresql");
+        }
+
+        _pgCtl = Path.Combine(bin, "pg_ctl");
+        _clusterDirectory = Path.Combine(Path.GetTempPath(), $"aichat-pg-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(_clusterDirectory);
+        var port = FreePort();
+
+        // initdb refuses to run as root: as root, the cluster belongs to the postgres user.
+        if (Environment.UserName == "root")
+        {
+            await RunAsync("chown", ["postgres:postgres", _clusterDirectory]);
+        }
+
+        await RunAsync(Path.Combine(bin, "initdb"), ["-D", _clusterDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        await RunAsync(_pgCtl, ["-D", _clusterDirectory, "-w", "-l", Path.Combine(_clusterDirectory, "server.log"),
+            "-o", $"-p {port} -k {_clusterDirectory} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300", "start"]);
+        return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres";
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task RunAsync(string file, string[] arguments, bool allowFailure = false)
+    {
+        var asRoot = Environment.UserName == "root" && file != "chown";
+        var start = asRoot
+            ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", file, .. arguments])
+            : new ProcessStartInfo(file, arguments);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0 && !allowFailure)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(file)} failed ({process.ExitCode}): {await error}{await output}");
+        }
+    }
+}

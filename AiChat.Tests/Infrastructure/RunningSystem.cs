@@ -1,0 +1,51 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AiChat.Tests.Infrastructure;
+
+/// <summary>The embedded system as users reach it: the API and the gateway on real loopback sockets, talking real HTTP.</summary>
+public sealed class RunningSystem : IAsyncDisposable
+{
+    private RunningSystem(ApiFactory api, GatewayFactory gateway, Uri apiAddress, Uri gatewayAddress)
+    {
+        Api = api;
+        Gateway = gateway;
+        ApiAddress = apiAddress;
+        GatewayAddress = gatewayAddress;
+    }
+
+    public ApiFactory Api { get; }
+
+    public GatewayFactory Gateway { get; }
+
+    public Uri ApiAddress { get; }
+
+    public Uri GatewayAddress { get; }
+
+    public static RunningSystem Start(ApiFactory api)
+    {
+        var apiAddress = StartOnLoopback(api);
+        var gateway = new GatewayFactory(apiAddress);
+        var gatewayAddress = StartOnLoopback(gateway);
+        return new RunningSystem(api, gateway, apiAddress, gatewayAddress);
+    }
+
+    /// <summary>A plain client of the gateway, as a browser or frontend would use it.</summary>
+    public HttpClient GatewayClient() => new() { BaseAddress = GatewayAddress, Timeout = TimeSpan.FromSeconds(60) };
+
+    public async ValueTask DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Api.DisposeAsync();
+    }
+
+    private static Uri StartOnLoopback<T>(WebApplicationFactory<T> factory) where T : class
+    {
+        factory.UseKestrel(0);
+        factory.StartServer();
+        var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Uri(address.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1"));
+    }
+}
