@@ -1,16 +1,24 @@
+using AiChat.Api.Auth;
 using AiChat.Api.Data;
 using AiChat.Api.Infrastructure;
+using AiChat.Api.Users;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddApiDefaults();
 builder.AddStore();
+builder.AddAuth();
+builder.AddUsers();
 
 var app = builder.Build();
 
 app.UseApiDefaults();
 app.MapDefaultEndpoints();
+app.MapJsonWebKeys();
+app.MapAuthApi();
+app.MapUserApi();
+app.MapAdminApi();
 
 app.Run();
 

@@ -49,12 +49,15 @@ public static class ApiDefaults
         return builder;
     }
 
-    /// <summary>The middleware every request passes: forwarded headers, problems for errors and bare status codes.</summary>
+    /// <summary>The middleware every request passes: forwarded headers, problems for errors and bare status codes, auth, rate limits.</summary>
     public static WebApplication UseApiDefaults(this WebApplication app)
     {
         app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
 
         app.MapOpenApi();
         if (app.Environment.IsDevelopment())

@@ -1,0 +1,117 @@
+using System.Security.Claims;
+using System.Text.Json;
+using AiChat.Api.Users;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Auth;
+
+/// <summary>
+/// After a token's signature, issuer, audience and lifetime check out: finds the local account behind it
+/// (a deleted account or a revoked session fails the request), provisions a Supabase user seen for the first time,
+/// and replaces the token's claims with AiChat's own (its role comes from AiChat, not from the token's issuer).
+/// </summary>
+public sealed partial class AccountResolver(
+    UserStore users,
+    SessionStore sessions,
+    ProvisioningPipeline provisioning,
+    IOptions<AuthOptions> authOptions,
+    IOptions<SupabaseOptions> supabaseOptions,
+    ILogger<AccountResolver> logger)
+{
+    public async Task OnTokenValidatedAsync(TokenValidatedContext context)
+    {
+        var principal = context.Principal!;
+        if (!Guid.TryParse(principal.FindFirstValue(AuthClaims.Subject), out var userId))
+        {
+            context.Fail("The token's subject is not an account id.");
+            return;
+        }
+
+        var cancellationToken = context.HttpContext.RequestAborted;
+        var fromSupabase = supabaseOptions.Value.Enabled;
+        var user = await users.FindAsync(userId, cancellationToken);
+        Guid? sessionId = null;
+
+        if (fromSupabase)
+        {
+            user ??= await ProvisionFirstSeenAsync(userId, principal, cancellationToken);
+            sessionId = Guid.TryParse(principal.FindFirstValue("session_id"), out var supabaseSession) ? supabaseSession : null;
+        }
+        else
+        {
+            sessionId = principal.SessionId();
+            if (user is null || sessionId is null || !await sessions.IsActiveAsync(sessionId.Value, userId, cancellationToken))
+            {
+                context.Fail("The account or its session no longer exists.");
+                return;
+            }
+        }
+
+        if (user is null)
+        {
+            context.Fail("The account could not be set up.");
+            return;
+        }
+
+        var role = authOptions.Value.IsAdmin(user.Email) ? Roles.Admin : user.Role;
+        var claims = new List<Claim>
+        {
+            new(AuthClaims.Subject, user.Id.ToString()),
+            new(AuthClaims.Email, user.Email),
+            new(AuthClaims.Role, role),
+        };
+        if (sessionId is not null)
+        {
+            claims.Add(new(AuthClaims.Session, sessionId.Value.ToString()));
+        }
+
+        context.Principal = new ClaimsPrincipal(new ClaimsIdentity(claims, JwtBearerDefaults.AuthenticationScheme, AuthClaims.Subject, AuthClaims.Role));
+    }
+
+    private async Task<UserAccount?> ProvisionFirstSeenAsync(Guid userId, ClaimsPrincipal principal, CancellationToken cancellationToken)
+    {
+        var email = principal.FindFirstValue(AuthClaims.Email);
+        if (string.IsNullOrWhiteSpace(email))
+        {
+            return null;
+        }
+
+        var account = new NewAccount(userId, email, NameFromMetadata(principal), authOptions.Value.IsAdmin(email) ? Roles.Admin : Roles.User, null, userId.ToString());
+        try
+        {
+            await provisioning.ProvisionAsync(account, cancellationToken);
+        }
+        catch (Exception ex) when (ex is ProvisioningFailedException or EmailTakenException)
+        {
+            LogProvisioningFailed(logger, ex, userId);
+            return null;
+        }
+
+        return await users.FindAsync(userId, cancellationToken);
+    }
+
+    private static string? NameFromMetadata(ClaimsPrincipal principal)
+    {
+        var metadata = principal.FindFirstValue("user_metadata");
+        if (string.IsNullOrWhiteSpace(metadata))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var json = JsonDocument.Parse(metadata);
+            return json.RootElement.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+                ? AccountRules.CleanName(name.GetString())?[..Math.Min(name.GetString()!.Trim().Length, AccountRules.MaxNameLength)]
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not set up the local account for Supabase user {UserId}")]
+    private static partial void LogProvisioningFailed(ILogger logger, Exception exception, Guid userId);
+}

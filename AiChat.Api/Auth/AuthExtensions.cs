@@ -1,0 +1,145 @@
+using System.Text;
+using System.Threading.RateLimiting;
+using AiChat.Api.Infrastructure;
+using AiChat.Api.Users;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+
+namespace AiChat.Api.Auth;
+
+public static class AuthExtensions
+{
+    public const string AdminPolicy = "admin";
+
+    /// <summary>
+    /// Accounts and tokens: the built-in provider, or Supabase Auth when <c>Supabase:Url</c> is set; JWT bearer
+    /// authentication for either; the admin policy; rate limits on register and login.
+    /// </summary>
+    public static IHostApplicationBuilder AddAuth(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.Configure<AuthOptions>(builder.Configuration.GetSection(AuthOptions.Section));
+        services.Configure<SupabaseOptions>(builder.Configuration.GetSection(SupabaseOptions.Section));
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.AddSingleton<UserStore>();
+        services.AddSingleton<SessionStore>();
+        services.AddSingleton<ProvisioningPipeline>();
+        services.AddSingleton<IProvisioningStep, ProfileStep>();
+        services.AddSingleton<AccountResolver>();
+        services.AddSingleton<AuthRateLimits>();
+
+        var supabase = builder.Configuration.GetSection(SupabaseOptions.Section).Get<SupabaseOptions>() ?? new SupabaseOptions();
+        if (supabase.Enabled)
+        {
+            services.AddHttpClient<SupabaseAuthClient>((sp, http) =>
+            {
+                var options = sp.GetRequiredService<IOptions<SupabaseOptions>>().Value;
+                http.BaseAddress = options.AuthBaseUrl;
+                http.DefaultRequestHeaders.Add("apikey", options.AnonKey);
+            });
+            services.AddSingleton<SupabaseJwks>();
+            services.AddSingleton<IIdentityProvider, SupabaseIdentityProvider>();
+        }
+        else
+        {
+            services.AddSingleton<SigningKeys>();
+            services.AddSingleton<BuiltInIdentityProvider>();
+            services.AddSingleton<IIdentityProvider>(sp => sp.GetRequiredService<BuiltInIdentityProvider>());
+        }
+
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IServiceProvider>((options, sp) => ConfigureBearer(options, sp, supabase.Enabled));
+
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(Roles.Admin));
+
+        services.AddRateLimiter(options =>
+        {
+            options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            options.AddPolicy(AuthRateLimits.PolicyName, context =>
+            {
+                var limits = context.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.RateLimits;
+                return RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new FixedWindowRateLimiterOptions
+                {
+                    PermitLimit = limits.PerClientAddress,
+                    Window = limits.Window,
+                    QueueLimit = 0,
+                });
+            });
+            options.OnRejected = async (context, cancellationToken) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : (TimeSpan?)null;
+                await Problems.TooManyRequests(context.HttpContext, retryAfter, AuthProblemCodes.RateLimited).ExecuteAsync(context.HttpContext);
+            };
+        });
+
+        return builder;
+    }
+
+    /// <summary>The built-in provider's public signing keys (JWK Set), for anyone verifying AiChat's access tokens.</summary>
+    public static IEndpointRouteBuilder MapJsonWebKeys(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/.well-known/jwks.json", (HttpContext context) =>
+        {
+            var keys = context.RequestServices.GetService<SigningKeys>();
+            return keys is null ? Results.NotFound() : Results.Json(keys.JsonWebKeySet());
+        }).ExcludeFromDescription();
+        return app;
+    }
+
+    private static void ConfigureBearer(JwtBearerOptions options, IServiceProvider services, bool supabase)
+    {
+        options.MapInboundClaims = false;
+        options.RequireHttpsMetadata = false;
+        var parameters = new TokenValidationParameters
+        {
+            ValidateIssuer = true,
+            ValidateAudience = true,
+            ValidateLifetime = true,
+            ValidateIssuerSigningKey = true,
+            RequireExpirationTime = true,
+            RequireSignedTokens = true,
+            ClockSkew = TimeSpan.FromSeconds(30),
+            NameClaimType = AuthClaims.Subject,
+            RoleClaimType = AuthClaims.Role,
+        };
+
+        if (supabase)
+        {
+            var settings = services.GetRequiredService<IOptions<SupabaseOptions>>().Value;
+            parameters.ValidIssuer = settings.Issuer;
+            parameters.ValidAudience = "authenticated";
+            if (!string.IsNullOrWhiteSpace(settings.JwtSecret))
+            {
+                // Legacy projects: one shared secret, and only HS256 is accepted.
+                parameters.IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(settings.JwtSecret));
+                parameters.ValidAlgorithms = [SecurityAlgorithms.HmacSha256];
+            }
+            else
+            {
+                var jwks = services.GetRequiredService<SupabaseJwks>();
+                parameters.ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.RsaSha256];
+                parameters.IssuerSigningKeyResolver = (_, _, _, _) => jwks.Current;
+                options.Events = new JwtBearerEvents { OnMessageReceived = jwks.EnsureKeyForRequestAsync };
+            }
+        }
+        else
+        {
+            var authOptions = services.GetRequiredService<IOptions<AuthOptions>>().Value;
+            parameters.ValidIssuer = authOptions.Issuer;
+            parameters.ValidAudience = authOptions.Audience;
+            // Only ES256 with AiChat's own public key: no "none", no HMAC with the public key as a secret.
+            parameters.IssuerSigningKey = services.GetRequiredService<SigningKeys>().Public;
+            parameters.ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256];
+        }
+
+        options.TokenValidationParameters = parameters;
+        options.Events ??= new JwtBearerEvents();
+        var resolver = services.GetRequiredService<AccountResolver>();
+        options.Events.OnTokenValidated = resolver.OnTokenValidatedAsync;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+
+namespace AiChat.Api.Auth;
+
+/// <summary>
+/// The ES256 key that signs the built-in provider's access tokens: from configuration, or created on first start
+/// as a PEM file in the data folder that only this process's user may read.
+/// </summary>
+public sealed class SigningKeys
+{
+    public SigningKeys(IOptions<AuthOptions> options, IConfiguration configuration, IHostEnvironment environment, ILogger<SigningKeys> logger)
+    {
+        var ecdsa = ECDsa.Create();
+        var pem = options.Value.SigningKeyPem;
+        if (string.IsNullOrWhiteSpace(pem))
+        {
+            var path = KeyFilePath(configuration, environment);
+            if (!File.Exists(path))
+            {
+                CreateKeyFile(path);
+                logger.LogInformation("Created a new token signing key file in {Directory}", Path.GetDirectoryName(path));
+            }
+
+            pem = File.ReadAllText(path);
+        }
+
+        ecdsa.ImportFromPem(pem);
+        if (ecdsa.KeySize != 256)
+        {
+            throw new InvalidOperationException("The token signing key must be a P-256 (ES256) key.");
+        }
+
+        var publicParameters = ecdsa.ExportParameters(includePrivateParameters: false);
+        var keyId = Base64UrlEncoder.Encode(SHA256.HashData([.. publicParameters.Q.X!, .. publicParameters.Q.Y!]))[..16];
+        Private = new ECDsaSecurityKey(ecdsa) { KeyId = keyId };
+        Public = new ECDsaSecurityKey(ECDsa.Create(publicParameters)) { KeyId = keyId };
+    }
+
+    public ECDsaSecurityKey Private { get; }
+
+    public ECDsaSecurityKey Public { get; }
+
+    public SigningCredentials Credentials => new(Private, SecurityAlgorithms.EcdsaSha256);
+
+    /// <summary>The public key as a JWK Set, for <c>/.well-known/jwks.json</c>.</summary>
+    public object JsonWebKeySet()
+    {
+        var jwk = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(Public);
+        return new { keys = new[] { new { kty = jwk.Kty, crv = jwk.Crv, x = jwk.X, y = jwk.Y, kid = jwk.Kid, alg = "ES256", use = "sig" } } };
+    }
+
+    private static string KeyFilePath(IConfiguration configuration, IHostEnvironment environment)
+    {
+        var directory = configuration["Store:DataDirectory"] ?? "App_Data";
+        if (!Path.IsPathRooted(directory))
+        {
+            directory = Path.Combine(environment.ContentRootPath, directory);
+        }
+
+        return Path.Combine(directory, "keys", "token-signing-es256.pem");
+    }
+
+    private static void CreateKeyFile(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        try
+        {
+            using var writer = new StreamWriter(path, options);
+            writer.Write(ecdsa.ExportPkcs8PrivateKeyPem());
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Another instance sharing the folder created it first; use theirs.
+        }
+    }
+}

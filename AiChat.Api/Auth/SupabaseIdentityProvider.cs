@@ -1,0 +1,99 @@
+using System.Security.Claims;
+using AiChat.Api.Users;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Auth;
+
+/// <summary>
+/// Credentials and sessions held by Supabase Auth; AiChat keeps the profile and everything else.
+/// The local account is provisioned on registration with a session, else on the first login or authenticated request.
+/// </summary>
+public sealed class SupabaseIdentityProvider(
+    SupabaseAuthClient supabase,
+    UserStore users,
+    ProvisioningPipeline provisioning,
+    IOptions<AuthOptions> options) : IIdentityProvider
+{
+    public string Name => "supabase";
+
+    // Supabase applies its own policy (6–72 characters by default) and answers weak_password with its reasons.
+    public string? CheckPassword(string password) => password.Length > 72 ? "The password must have at most 72 characters." : null;
+
+    public async Task<AuthOutcome> RegisterAsync(string email, string password, string? name, CancellationToken cancellationToken)
+    {
+        var reply = await supabase.SignUpAsync(email, password, name, cancellationToken);
+        if (reply.Error is not null)
+        {
+            return Map(reply);
+        }
+
+        if (reply.Session is null)
+        {
+            return reply.User is null
+                ? Unexpected()
+                : new AuthOutcome.ConfirmationRequired(reply.User.Id, reply.User.Email);
+        }
+
+        return await WithLocalAccountAsync(reply.Session, name, cancellationToken);
+    }
+
+    public async Task<AuthOutcome> LoginAsync(string email, string password, CancellationToken cancellationToken)
+    {
+        var reply = await supabase.SignInWithPasswordAsync(email, password, cancellationToken);
+        return reply.Session is null ? Map(reply) : await WithLocalAccountAsync(reply.Session, reply.Session.User.Name, cancellationToken);
+    }
+
+    public async Task<AuthOutcome> RefreshAsync(string refreshToken, CancellationToken cancellationToken)
+    {
+        var reply = await supabase.RefreshAsync(refreshToken, cancellationToken);
+        if (reply.Session is null)
+        {
+            return reply.Status is >= 400 and < 500 && reply.Status != 429
+                ? new AuthOutcome.Refused(StatusCodes.Status401Unauthorized, AuthProblemCodes.InvalidRefreshToken, "The refresh token is invalid, expired or already used. Log in again.")
+                : Map(reply);
+        }
+
+        return await WithLocalAccountAsync(reply.Session, reply.Session.User.Name, cancellationToken);
+    }
+
+    public async Task LogoutAsync(ClaimsPrincipal user, string accessToken, CancellationToken cancellationToken) =>
+        await supabase.LogoutAsync(accessToken, cancellationToken);
+
+    private async Task<AuthOutcome> WithLocalAccountAsync(SupabaseSession session, string? name, CancellationToken cancellationToken)
+    {
+        var user = await users.FindAsync(session.User.Id, cancellationToken);
+        if (user is null)
+        {
+            var email = session.User.Email;
+            try
+            {
+                await provisioning.ProvisionAsync(
+                    new NewAccount(session.User.Id, email, name, options.Value.IsAdmin(email) ? Roles.Admin : Roles.User, null, session.User.Id.ToString()),
+                    cancellationToken);
+            }
+            catch (EmailTakenException)
+            {
+                return new AuthOutcome.Refused(StatusCodes.Status409Conflict, AuthProblemCodes.UserAlreadyExists, "An account with this email already exists.");
+            }
+
+            user = await users.FindAsync(session.User.Id, cancellationToken);
+        }
+
+        return user is null ? Unexpected() : new AuthOutcome.Session(session.AccessToken, session.RefreshToken, session.ExpiresIn, user);
+    }
+
+    private static AuthOutcome.Refused Map(SupabaseReply reply) => reply.Error?.Code switch
+    {
+        "invalid_credentials" => new(StatusCodes.Status401Unauthorized, AuthProblemCodes.InvalidCredentials, "The email or password is wrong."),
+        "user_already_exists" or "email_exists" => new(StatusCodes.Status409Conflict, AuthProblemCodes.UserAlreadyExists, "An account with this email already exists."),
+        "weak_password" => new(StatusCodes.Status422UnprocessableEntity, AuthProblemCodes.WeakPassword, reply.Error.Message ?? "The password is too weak.",
+            new Dictionary<string, object?> { ["reasons"] = reply.Error.Reasons }),
+        "email_not_confirmed" => new(StatusCodes.Status403Forbidden, AuthProblemCodes.EmailNotConfirmed, "Confirm the email address first."),
+        "over_request_rate_limit" or "over_email_send_rate_limit" => new(StatusCodes.Status429TooManyRequests, AuthProblemCodes.RateLimited, "Too many attempts."),
+        "validation_failed" or "email_address_invalid" => new(StatusCodes.Status422UnprocessableEntity, Infrastructure.ProblemCodes.ValidationFailed, reply.Error.Message ?? "The request was refused."),
+        _ => Unexpected(),
+    };
+
+    private static AuthOutcome.Refused Unexpected() =>
+        new(StatusCodes.Status502BadGateway, AuthProblemCodes.IdentityProviderError, "The identity provider answered unexpectedly. Try again.");
+}

@@ -1,0 +1,52 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace AiChat.Api.Infrastructure;
+
+/// <summary>Builds the API's problem documents: a status, a stable <c>code</c>, a human <c>detail</c>.</summary>
+public static class Problems
+{
+    public static ProblemHttpResult Of(int status, string code, string detail, IReadOnlyDictionary<string, object?>? extensions = null)
+    {
+        var all = new Dictionary<string, object?> { ["code"] = code };
+        foreach (var (key, value) in extensions ?? new Dictionary<string, object?>())
+        {
+            all[key] = value;
+        }
+
+        return TypedResults.Problem(statusCode: status, detail: detail, extensions: all);
+    }
+
+    /// <summary>422 <c>validation_failed</c> with the failing fields and why.</summary>
+    public static ProblemHttpResult Validation(IDictionary<string, string[]> errors) =>
+        Of(StatusCodes.Status422UnprocessableEntity, ProblemCodes.ValidationFailed, "The request has invalid fields.",
+            new Dictionary<string, object?> { ["errors"] = errors });
+
+    public static ProblemHttpResult TooManyRequests(HttpContext context, TimeSpan? retryAfter, string code = ProblemCodes.TooManyRequests)
+    {
+        var seconds = (int)Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(60)).TotalSeconds);
+        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Of(StatusCodes.Status429TooManyRequests, code, $"Too many attempts. Try again in {seconds} s.",
+            new Dictionary<string, object?> { ["retry_after_seconds"] = seconds });
+    }
+}
+
+/// <summary>Collects field errors for a 422 problem.</summary>
+public sealed class FieldErrors
+{
+    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+    public bool Any => _errors.Count > 0;
+
+    public FieldErrors Add(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var messages))
+        {
+            _errors[field] = messages = [];
+        }
+
+        messages.Add(message);
+        return this;
+    }
+
+    public ProblemHttpResult ToProblem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
+}

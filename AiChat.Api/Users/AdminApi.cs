@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text;
+using AiChat.Api.Auth;
+using AiChat.Api.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace AiChat.Api.Users;
+
+public static class AdminApi
+{
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/admin").WithTags("Admin").RequireAuthorization(AuthExtensions.AdminPolicy);
+
+        group.MapGet("/users", ListUsersAsync);
+
+        return app;
+    }
+
+    public static async Task<Results<Ok<UserPage>, ProblemHttpResult>> ListUsersAsync(
+        UserStore users, int? limit, string? after, CancellationToken cancellationToken)
+    {
+        var size = limit ?? 50;
+        if (size is < 1 or > 200)
+        {
+            return new FieldErrors().Add("limit", "The limit must be between 1 and 200.").ToProblem();
+        }
+
+        (DateTimeOffset, Guid)? position = null;
+        if (after is not null)
+        {
+            if (DecodeCursor(after) is not { } decoded)
+            {
+                return new FieldErrors().Add("after", "The cursor is not one this API returned.").ToProblem();
+            }
+
+            position = decoded;
+        }
+
+        var page = await users.ListAsync(size + 1, position, cancellationToken);
+        var items = page.Take(size).Select(UserDto.From).ToList();
+        var next = page.Count > size ? EncodeCursor(page[size - 1].CreatedAt, page[size - 1].Id) : null;
+        return TypedResults.Ok(new UserPage(items, next));
+    }
+
+    private static string EncodeCursor(DateTimeOffset createdAt, Guid id) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{createdAt.UtcTicks}|{id:N}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static (DateTimeOffset, Guid)? DecodeCursor(string cursor)
+    {
+        try
+        {
+            var padded = cursor.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(padded)).Split('|');
+            return parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) && Guid.TryParseExact(parts[1], "N", out var id)
+                ? (new DateTimeOffset(ticks, TimeSpan.Zero), id)
+                : null;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+}
+
+public sealed record UserPage(IReadOnlyList<UserDto> Users, string? NextCursor);
