@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace AiChat.Tests.Infrastructure;
 
@@ -15,6 +16,23 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-api-{Guid.NewGuid():N}");
     private readonly Dictionary<string, string?> _settings = new();
     private readonly List<Action<IEndpointRouteBuilder>> _extraEndpoints = [];
+    private readonly List<Action<IServiceCollection>> _services = [];
+
+    public ApiFactory(string? dataDirectory = null)
+    {
+        _dataDirectory = dataDirectory ?? _dataDirectory;
+    }
+
+    public string DataDirectory => _dataDirectory;
+
+    /// <summary>When false, the data folder outlives this factory (to restart the API on the same store).</summary>
+    public bool DeleteDataOnDispose { get; init; } = true;
+
+    public ApiFactory WithServices(Action<IServiceCollection> configure)
+    {
+        _services.Add(configure);
+        return this;
+    }
 
     public ApiFactory WithSetting(string key, string? value)
     {
@@ -39,14 +57,19 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
         }
 
-        builder.ConfigureServices(services => services.AddSingleton<IStartupFilter>(new ExtraEndpoints(_extraEndpoints)));
+        builder.ConfigureLogging(logging => logging.AddProvider(new LogSink.Provider()).SetMinimumLevel(LogLevel.Trace));
+        builder.ConfigureServices(services =>
+        {
+            services.AddSingleton<IStartupFilter>(new ExtraEndpoints(_extraEndpoints));
+            _services.ForEach(configure => configure(services));
+        });
     }
 
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_dataDirectory))
+        if (DeleteDataOnDispose && Directory.Exists(_dataDirectory))
         {
             Directory.Delete(_dataDirectory, recursive: true);
         }

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Npgsql;
 
 [assembly: AssemblyFixture(typeof(AiChat.Tests.Infrastructure.PostgresServer))]
+[assembly: AssemblyFixture(typeof(AiChat.Tests.Infrastructure.SecretLeakCheck))]
 
 namespace AiChat.Tests.Infrastructure;
 

@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace AiChat.Tests.Infrastructure;
+
+/// <summary>
+/// Every log line every API instance of the test run writes, and every secret the tests handed out or received
+/// (passwords, tokens, keys). <see cref="SecretLeakCheck"/> fails the run if any secret appears in any line.
+/// </summary>
+public static class LogSink
+{
+    private static readonly ConcurrentQueue<string> Lines = new();
+    private static readonly ConcurrentDictionary<string, byte> Secrets = new();
+
+    public static IReadOnlyCollection<string> AllLines => Lines;
+
+    public static void Write(string line) => Lines.Enqueue(line);
+
+    public static string Secret(string value)
+    {
+        if (value.Length >= 8)
+        {
+            Secrets.TryAdd(value, 0);
+        }
+
+        return value;
+    }
+
+    public static IReadOnlyList<string> Leaks() =>
+        Secrets.Keys.SelectMany(secret => Lines.Where(line => line.Contains(secret, StringComparison.Ordinal)).Select(line => $"{Mask(secret)} in: {line}")).ToList();
+
+    private static string Mask(string secret) => secret[..4] + "…";
+
+    public sealed class Provider : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class Logger(string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var properties = state is IEnumerable<KeyValuePair<string, object?>> pairs ? string.Join(" ", pairs.Select(p => $"{p.Key}={p.Value}")) : "";
+            Write($"{logLevel} {category}: {formatter(state, exception)} {properties} {exception}");
+        }
+    }
+}
+
+/// <summary>Runs after every test of the assembly: no secret may have reached a log.</summary>
+public sealed class SecretLeakCheck : IAsyncLifetime
+{
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public ValueTask DisposeAsync()
+    {
+        var leaks = LogSink.Leaks();
+        if (leaks.Count > 0)
+        {
+            throw new InvalidOperationException($"{leaks.Count} secret(s) reached the logs:\n" + string.Join("\n", leaks.Take(10)));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
