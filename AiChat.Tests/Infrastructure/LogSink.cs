@@ -64,6 +64,7 @@ public sealed class SecretLeakCheck : IAsyncLifetime
         var leaks = LogSink.Leaks();
         if (leaks.Count > 0)
         {
+            Console.Error.WriteLine($"SECRET LEAK CHECK FAILED: {leaks.Count} secret(s) reached the logs");
             throw new InvalidOperationException($"{leaks.Count} secret(s) reached the logs:\n" + string.Join("\n", leaks.Take(10)));
         }
 
