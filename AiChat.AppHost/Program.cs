@@ -13,6 +13,13 @@ var agentRuntime = builder.Configuration["Parameters:agent-runtime"] ?? "Letta";
 var api = builder.AddProject<Projects.AiChat_Api>(ResourceNames.Api)
     .WithHttpHealthCheck("/health");
 
+// Identity: Supabase Auth when its URL is given, else the API's built-in accounts (either profile)
+if (!string.IsNullOrWhiteSpace(builder.Configuration["Parameters:supabase-url"]))
+{
+    api.WithEnvironment("Supabase__Url", builder.AddParameter("supabase-url"))
+        .WithEnvironment("Supabase__AnonKey", builder.AddParameter("supabase-anon-key", secret: true));
+}
+
 // Infrastructure (full profile only: nothing here starts a container in the embedded profile)
 if (profile == AiChatProfile.Full)
 {

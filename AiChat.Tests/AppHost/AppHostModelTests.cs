@@ -167,6 +167,25 @@ public sealed class AppHostModelTests
         Assert.Equal("BuiltIn", (await EnvironmentAsync(builder, ResourceNames.Api))["Agents__Runtime"]);
     }
 
+    [Fact]
+    public async Task ASupabaseUrlSwitchesTheApiToSupabaseAuth()
+    {
+        await using var builder = await ModelAsync("embedded", "--Parameters:supabase-url", "https://ref.supabase.co", "--Parameters:supabase-anon-key", "anon");
+
+        var environment = await EnvironmentAsync(builder, ResourceNames.Api);
+        Assert.Equal("{supabase-url.value}", environment["Supabase__Url"]);
+        Assert.Equal("{supabase-anon-key.value}", environment["Supabase__AnonKey"]);
+        AssertSecret(builder, "supabase-anon-key");
+    }
+
+    [Fact]
+    public async Task WithoutASupabaseUrlTheApiKeepsItsBuiltInAccounts()
+    {
+        await using var builder = await ModelAsync("full");
+
+        Assert.DoesNotContain(await EnvironmentAsync(builder, ResourceNames.Api), pair => pair.Key.StartsWith("Supabase__", StringComparison.Ordinal));
+    }
+
     private static async Task<IDistributedApplicationTestingBuilder> ModelAsync(string profile, params string[] args) =>
         await DistributedApplicationTestingBuilder.CreateAsync<apphost::Projects.AiChat_AppHost>(
             ["--profile", profile, .. args],

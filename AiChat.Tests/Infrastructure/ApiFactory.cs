@@ -69,6 +69,15 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
     {
         await base.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var signingKey = Path.Combine(_dataDirectory, "keys", "token-signing-es256.pem");
+        if (File.Exists(signingKey))
+        {
+            foreach (var line in File.ReadAllLines(signingKey).Where(l => !l.StartsWith("-----", StringComparison.Ordinal)))
+            {
+                LogSink.Secret(line);
+            }
+        }
+
         if (DeleteDataOnDispose && Directory.Exists(_dataDirectory))
         {
             Directory.Delete(_dataDirectory, recursive: true);
