@@ -1,0 +1,140 @@
+namespace AiChat.Api.Agents;
+
+/// <summary>The agents row: one agent per user, on the runtime chosen when it was created.</summary>
+public sealed record AgentRecord(
+    Guid Id,
+    Guid UserId,
+    string Runtime,
+    string? ExternalId,
+    string Status,
+    string? Model,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? LastActiveAt);
+
+public static class AgentRuntimes
+{
+    public const string BuiltIn = "builtin";
+    public const string Letta = "letta";
+}
+
+public sealed record MemoryBlock(string Label, string Value, int Limit, string? Description, DateTimeOffset UpdatedAt);
+
+public sealed record BlockUpdate(string Label, string Value);
+
+public sealed record ArchivalPassage(string Id, string Content, IReadOnlyList<string> Tags, DateTimeOffset CreatedAt);
+
+public enum ResetScope
+{
+    /// <summary>Forget the conversation (messages in context, summary); memory blocks and archival stay.</summary>
+    Conversation,
+
+    /// <summary>Restore the default blocks and empty archival memory; the conversation stays.</summary>
+    Memory,
+
+    /// <summary>Both.</summary>
+    All,
+}
+
+public sealed record AgentContextInfo(int Tokens, int Window, int MessageCount);
+
+/// <summary>What the agent says while a turn runs; the chat layer maps these onto the SSE events of DESIGN §3.1.</summary>
+public abstract record AgentEvent
+{
+    public sealed record MessageDelta(string Text) : AgentEvent;
+
+    public sealed record ReasoningDelta(string Text) : AgentEvent;
+
+    /// <summary>The model asked for a tool; <paramref name="Arguments"/> is its JSON arguments.</summary>
+    public sealed record ToolCall(string Name, string Arguments) : AgentEvent;
+
+    public sealed record ToolResult(string Name, bool Ok) : AgentEvent;
+
+    public sealed record MemoryUpdated(string Label) : AgentEvent;
+
+    /// <summary>One LLM call's usage (a turn has one per step); cost when the endpoint reports it.</summary>
+    public sealed record Usage(string Model, int PromptTokens, int CompletionTokens, decimal? CostUsd) : AgentEvent;
+
+    /// <summary>The last event of a successful turn: the whole assistant text.</summary>
+    public sealed record Completed(string Text, string StopReason) : AgentEvent;
+
+    /// <summary>The last event of a failed turn: a stable problem code and a human detail.</summary>
+    public sealed record Failed(string Code, string Detail) : AgentEvent;
+}
+
+/// <summary>Thrown when a memory update would exceed a block's character limit; nothing has been applied.</summary>
+public sealed class MemoryLimitExceededException(string label, int limit, int requested)
+    : Exception($"The '{label}' block holds at most {limit} characters (requested {requested}).")
+{
+    public string Label { get; } = label;
+
+    public int Limit { get; } = limit;
+
+    public int Requested { get; } = requested;
+}
+
+/// <summary>Thrown when a memory update names a block the agent does not have.</summary>
+public sealed class UnknownBlockException(string label) : Exception($"The agent has no '{label}' block.")
+{
+    public string Label { get; } = label;
+}
+
+/// <summary>Thrown when the agent runtime (Letta) cannot be reached or answers unexpectedly.</summary>
+public sealed class AgentRuntimeUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// An agent runtime: the built-in one (memory in AiChat's store, LLM through <c>IChatClient</c>) or Letta (its V1 REST API).
+/// Callers serialise turns per agent (a database lease); a runtime may assume one turn at a time per agent.
+/// </summary>
+public interface IAgentRuntime
+{
+    string Name { get; }
+
+    /// <summary>Creates the agent's runtime state with the default blocks; returns the runtime's own id for it (Letta), or null.</summary>
+    Task<string?> CreateAsync(AgentRecord agent, AgentDefaults defaults, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the runtime state; a missing agent is not an error.</summary>
+    Task DeleteAsync(AgentRecord agent, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<MemoryBlock>> GetBlocksAsync(AgentRecord agent, CancellationToken cancellationToken);
+
+    /// <summary>Applies all updates or none: throws <see cref="MemoryLimitExceededException"/> or <see cref="UnknownBlockException"/> before any change.</summary>
+    Task<IReadOnlyList<MemoryBlock>> UpdateBlocksAsync(AgentRecord agent, IReadOnlyList<BlockUpdate> updates, CancellationToken cancellationToken);
+
+    /// <summary>Archival passages, newest first; with a query, the ones matching it (full-text search).</summary>
+    Task<IReadOnlyList<ArchivalPassage>> ListArchivalAsync(AgentRecord agent, string? query, int limit, CancellationToken cancellationToken);
+
+    Task<int> CountArchivalAsync(AgentRecord agent, CancellationToken cancellationToken);
+
+    Task<ArchivalPassage> InsertArchivalAsync(AgentRecord agent, string text, CancellationToken cancellationToken);
+
+    /// <summary>False when the passage does not exist (or belongs to another agent).</summary>
+    Task<bool> DeleteArchivalAsync(AgentRecord agent, string passageId, CancellationToken cancellationToken);
+
+    Task ResetAsync(AgentRecord agent, ResetScope scope, AgentDefaults defaults, CancellationToken cancellationToken);
+
+    Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs one turn for the user's new message and streams what happens; ends with <see cref="AgentEvent.Completed"/>
+    /// or <see cref="AgentEvent.Failed"/>. The user's message is already stored by the caller.
+    /// </summary>
+    IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, CancellationToken cancellationToken);
+}
+
+/// <summary>One turn: whose, which, and what the user said.</summary>
+public sealed record TurnInput(Guid UserId, Guid TurnId, string Content);
+
+/// <summary>The blocks a new (or memory-reset) agent starts with.</summary>
+public sealed record AgentDefaults(IReadOnlyList<MemoryBlock> Blocks, string Model);
+
+/// <summary>
+/// The per-user credential an agent runtime uses to call AiChat's metered LLM endpoint (<c>/internal/llm/v1</c>):
+/// whoever presents it is charged to that user.
+/// </summary>
+public interface IInternalLlmKeys
+{
+    string KeyFor(Guid userId);
+
+    /// <summary>The user a key belongs to, or null when the key is not one AiChat issued.</summary>
+    Guid? UserFor(string key);
+}
