@@ -1,3 +1,4 @@
+using AiChat.Api.Agents;
 using AiChat.Api.Auth;
 using AiChat.Api.Data;
 using AiChat.Api.Infrastructure;
@@ -10,6 +11,7 @@ builder.AddApiDefaults();
 builder.AddStore();
 builder.AddAuth();
 builder.AddUsers();
+builder.AddAgents();
 
 var app = builder.Build();
 
@@ -19,6 +21,7 @@ app.MapJsonWebKeys();
 app.MapAuthApi();
 app.MapUserApi();
 app.MapAdminApi();
+app.MapAgentApi();
 
 app.Run();
 

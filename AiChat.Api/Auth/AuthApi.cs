@@ -110,7 +110,7 @@ public static class AuthApi
     }
 
     public static async Task<Results<Ok<MeResponse>, UnauthorizedHttpResult>> GetMeAsync(
-        HttpContext context, UserStore users, IIdentityProvider provider, CancellationToken cancellationToken)
+        HttpContext context, UserStore users, IIdentityProvider provider, Agents.AgentService agents, CancellationToken cancellationToken)
     {
         var user = await users.FindAsync(context.User.UserId(), cancellationToken);
         if (user is null)
@@ -118,7 +118,9 @@ public static class AuthApi
             return TypedResults.Unauthorized();
         }
 
-        return TypedResults.Ok(new MeResponse(user.Id, user.Email, user.Name, context.User.FindFirst(AuthClaims.Role)?.Value ?? user.Role, user.CreatedAt, provider.Name, Agent: null));
+        var agent = await agents.FindAsync(user.Id, cancellationToken);
+        var summary = agent is null ? null : new AgentSummary(agent.Id, agent.Runtime, await agents.IsBusyAsync(agent, cancellationToken) ? "busy" : "ready");
+        return TypedResults.Ok(new MeResponse(user.Id, user.Email, user.Name, context.User.FindFirst(AuthClaims.Role)?.Value ?? user.Role, user.CreatedAt, provider.Name, summary));
     }
 
     private static ProblemHttpResult Refusal(HttpContext context, AuthOutcome.Refused refused) =>

@@ -22,10 +22,14 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
                 (bad.StatusCode, ProblemCodes.UnsupportedMediaType, "Send the request body as application/json."),
             BadHttpRequestException bad =>
                 (bad.StatusCode, ProblemCodes.ForStatus(bad.StatusCode), bad.Message),
+            Agents.AgentNotFoundException =>
+                (StatusCodes.Status404NotFound, ProblemCodes.NotFound, "The account has no agent."),
+            Agents.AgentRuntimeUnavailableException =>
+                (StatusCodes.Status503ServiceUnavailable, Agents.AgentApi.AgentUnavailable, "The agent runtime is not reachable. Try again."),
             _ => (StatusCodes.Status500InternalServerError, ProblemCodes.InternalError, "An unexpected error occurred. It has been logged."),
         };
 
-        if (status >= 500)
+        if (status == StatusCodes.Status500InternalServerError)
         {
             LogUnhandled(logger, exception, context.Request.Method, context.Request.Path);
         }

@@ -1,0 +1,176 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Agents;
+
+/// <summary>Another turn holds the agent and did not let go within the wait.</summary>
+public sealed class AgentBusyException() : Exception("The agent is answering another message.");
+
+/// <summary>The user has no agent (yet).</summary>
+public sealed class AgentNotFoundException() : Exception("The user has no agent.");
+
+/// <summary>
+/// The one way to an agent: finds the user's agent, picks its runtime, and serialises its turns with a lease in the
+/// database (so one turn at a time holds across API instances; a crashed holder's lease simply runs out).
+/// </summary>
+public sealed class AgentService(
+    AgentStore store,
+    IEnumerable<IAgentRuntime> runtimes,
+    IOptions<AgentOptions> agentOptions,
+    IOptions<LlmOptions> llmOptions,
+    TimeProvider time)
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+    private readonly Dictionary<string, IAgentRuntime> _runtimes = runtimes.ToDictionary(r => r.Name, StringComparer.OrdinalIgnoreCase);
+
+    public string NewAgentRuntime => agentOptions.Value.UsesLetta ? AgentRuntimes.Letta : AgentRuntimes.BuiltIn;
+
+    public AgentDefaults Defaults(string? userName = null)
+    {
+        var now = time.GetUtcNow();
+        var options = agentOptions.Value;
+        return new AgentDefaults(
+            [
+                new MemoryBlock("persona", options.Persona, options.PersonaLimit, "Who I am and how I behave.", now),
+                new MemoryBlock("human", string.IsNullOrWhiteSpace(userName) ? "" : $"Name: {userName}", options.HumanLimit, "What I know about the user.", now),
+            ],
+            llmOptions.Value.EffectiveModel);
+    }
+
+    public Task<AgentRecord?> FindAsync(Guid userId, CancellationToken cancellationToken) => store.FindByUserAsync(userId, cancellationToken);
+
+    public async Task<AgentRecord> GetAsync(Guid userId, CancellationToken cancellationToken) =>
+        await store.FindByUserAsync(userId, cancellationToken) ?? throw new AgentNotFoundException();
+
+    public IAgentRuntime RuntimeFor(AgentRecord agent) =>
+        _runtimes.TryGetValue(agent.Runtime, out var runtime)
+            ? runtime
+            : throw new AgentRuntimeUnavailableException($"The '{agent.Runtime}' runtime is not configured on this instance.");
+
+    /// <summary>Creates the user's agent, or completes one a failed attempt left half made; idempotent.</summary>
+    public async Task<AgentRecord> CreateAsync(Guid userId, string? userName, CancellationToken cancellationToken)
+    {
+        var agent = await store.FindByUserAsync(userId, cancellationToken);
+        var defaults = Defaults(userName);
+        if (agent is null)
+        {
+            agent = new AgentRecord(Guid.NewGuid(), userId, NewAgentRuntime, null, "ready", defaults.Model, time.GetUtcNow(), null);
+            await store.InsertAsync(agent, defaults.Blocks, cancellationToken);
+        }
+
+        if (agent.Runtime == AgentRuntimes.Letta && agent.ExternalId is null)
+        {
+            var externalId = await RuntimeFor(agent).CreateAsync(agent, defaults, cancellationToken);
+            await store.SetExternalIdAsync(agent.Id, externalId, cancellationToken);
+            agent = agent with { ExternalId = externalId };
+        }
+
+        return agent;
+    }
+
+    public async Task DeleteAsync(Guid userId, CancellationToken cancellationToken)
+    {
+        var agent = await store.FindByUserAsync(userId, cancellationToken);
+        if (agent is null)
+        {
+            return;
+        }
+
+        if (agent.ExternalId is not null || agent.Runtime == AgentRuntimes.BuiltIn)
+        {
+            await RuntimeFor(agent).DeleteAsync(agent, cancellationToken);
+        }
+
+        await store.DeleteByUserAsync(userId, cancellationToken);
+    }
+
+    /// <summary>Whether a turn holds the agent right now.</summary>
+    public async Task<bool> IsBusyAsync(AgentRecord agent, CancellationToken cancellationToken)
+    {
+        var (turnId, until) = await store.GetLeaseAsync(agent.Id, cancellationToken);
+        return turnId is not null && until > time.GetUtcNow();
+    }
+
+    /// <summary>
+    /// Runs a turn once the agent is free: waits up to <paramref name="wait"/> for another turn to finish
+    /// (<see cref="AgentBusyException"/> after that), holds the lease while the turn runs, and lets go at the end.
+    /// </summary>
+    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, TimeSpan wait, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var lease = await LeaseAsync(agent, input.TurnId, wait, cancellationToken);
+        await foreach (var @event in RuntimeFor(agent).RunTurnAsync(agent, input, cancellationToken))
+        {
+            yield return @event;
+        }
+    }
+
+    /// <summary>Runs an operation that must not overlap a turn (a reset), under the agent's lease.</summary>
+    public async Task WithLeaseAsync(AgentRecord agent, TimeSpan wait, Func<Task> operation, CancellationToken cancellationToken)
+    {
+        await using var lease = await LeaseAsync(agent, Guid.NewGuid(), wait, cancellationToken);
+        await operation();
+    }
+
+    private async Task<Lease> LeaseAsync(AgentRecord agent, Guid holder, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + wait;
+        while (true)
+        {
+            var now = time.GetUtcNow();
+            if (await store.TryLeaseAsync(agent.Id, holder, now, now + agentOptions.Value.LeaseDuration, cancellationToken))
+            {
+                return new Lease(store, agent.Id, holder, agentOptions.Value.LeaseDuration, time);
+            }
+
+            if (now >= deadline)
+            {
+                throw new AgentBusyException();
+            }
+
+            await Task.Delay(PollInterval, cancellationToken);
+        }
+    }
+
+    /// <summary>Holds the agent: renews the lease in the background until disposed, then releases it.</summary>
+    private sealed class Lease : IAsyncDisposable
+    {
+        private readonly AgentStore _store;
+        private readonly Guid _agentId;
+        private readonly Guid _holder;
+        private readonly TimeProvider _time;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _renewal;
+
+        public Lease(AgentStore store, Guid agentId, Guid holder, TimeSpan duration, TimeProvider time)
+        {
+            _store = store;
+            _agentId = agentId;
+            _holder = holder;
+            _time = time;
+            _renewal = RenewAsync(duration);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _renewal;
+            await _store.ReleaseLeaseAsync(_agentId, _holder, _time.GetUtcNow());
+            _stop.Dispose();
+        }
+
+        private async Task RenewAsync(TimeSpan duration)
+        {
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    await Task.Delay(duration / 3, _time, _stop.Token);
+                    await _store.RenewLeaseAsync(_agentId, _holder, _time.GetUtcNow() + duration, _stop.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+}

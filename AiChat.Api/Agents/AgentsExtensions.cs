@@ -1,0 +1,22 @@
+using AiChat.Api.Auth;
+using AiChat.Api.Users;
+
+namespace AiChat.Api.Agents;
+
+public static class AgentsExtensions
+{
+    /// <summary>Personal agents: the LLM client, the built-in runtime, the agent service, and the agent's provisioning step.</summary>
+    public static IHostApplicationBuilder AddAgents(this IHostApplicationBuilder builder)
+    {
+        builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection(AgentOptions.Section));
+        builder.AddLlm();
+
+        builder.Services.AddSingleton<AgentStore>();
+        builder.Services.AddSingleton<ContextAssembler>();
+        builder.Services.AddSingleton<IAgentRuntime, BuiltInRuntime>();
+        builder.Services.AddSingleton<AgentService>();
+        builder.Services.AddSingleton<IProvisioningStep, AgentStep>();
+        builder.Services.AddSingleton<IAccountPart, AgentPart>();
+        return builder;
+    }
+}

@@ -1,0 +1,277 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Agents;
+
+/// <summary>
+/// The built-in agent runtime, modelled on Letta's memory design: core blocks in the prompt, archival memory and the
+/// transcript behind search tools, a running summary of older turns, and a bounded tool loop, with the LLM reached
+/// through <see cref="IChatClient"/> (any OpenAI-compatible endpoint, or the offline model).
+/// </summary>
+public sealed partial class BuiltInRuntime(
+    AgentStore store,
+    IChatClient chat,
+    ContextAssembler assembler,
+    TokenCounter tokens,
+    IOptions<LlmOptions> llmOptions,
+    IOptions<AgentOptions> agentOptions,
+    TimeProvider time,
+    ILogger<BuiltInRuntime> logger) : IAgentRuntime
+{
+    public string Name => AgentRuntimes.BuiltIn;
+
+    public Task<string?> CreateAsync(AgentRecord agent, AgentDefaults defaults, CancellationToken cancellationToken) =>
+        Task.FromResult<string?>(null); // the agents row and its blocks are the whole agent
+
+    public Task DeleteAsync(AgentRecord agent, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<IReadOnlyList<MemoryBlock>> GetBlocksAsync(AgentRecord agent, CancellationToken cancellationToken) =>
+        store.GetBlocksAsync(agent.Id, cancellationToken);
+
+    public Task<IReadOnlyList<MemoryBlock>> UpdateBlocksAsync(AgentRecord agent, IReadOnlyList<BlockUpdate> updates, CancellationToken cancellationToken) =>
+        store.UpdateBlocksAsync(agent.Id, updates, time.GetUtcNow(), cancellationToken);
+
+    public Task<IReadOnlyList<ArchivalPassage>> ListArchivalAsync(AgentRecord agent, string? query, int limit, CancellationToken cancellationToken) =>
+        store.ListPassagesAsync(agent.Id, query, limit, cancellationToken);
+
+    public Task<int> CountArchivalAsync(AgentRecord agent, CancellationToken cancellationToken) => store.CountPassagesAsync(agent.Id, cancellationToken);
+
+    public Task<ArchivalPassage> InsertArchivalAsync(AgentRecord agent, string text, CancellationToken cancellationToken) =>
+        store.InsertPassageAsync(agent.Id, text, time.GetUtcNow(), cancellationToken);
+
+    public Task<bool> DeleteArchivalAsync(AgentRecord agent, string passageId, CancellationToken cancellationToken) =>
+        Guid.TryParse(passageId, out var id) ? store.DeletePassageAsync(agent.Id, id, cancellationToken) : Task.FromResult(false);
+
+    public async Task ResetAsync(AgentRecord agent, ResetScope scope, AgentDefaults defaults, CancellationToken cancellationToken)
+    {
+        if (scope is ResetScope.Conversation or ResetScope.All)
+        {
+            await store.ForgetConversationAsync(agent.Id, agent.UserId, cancellationToken);
+        }
+
+        if (scope is ResetScope.Memory or ResetScope.All)
+        {
+            await store.ReplaceBlocksAsync(agent.Id, defaults.Blocks, cancellationToken);
+            await store.DeleteAllPassagesAsync(agent.Id, cancellationToken);
+        }
+    }
+
+    public async Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken)
+    {
+        var conversation = await store.GetConversationAsync(agent.Id, cancellationToken);
+        var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
+        var context = await AssembleAsync(agent, Guid.Empty, "", blocks, conversation, cancellationToken);
+        var count = await store.CountMessagesAsync(agent.UserId, conversation.ConversationResetSeq, cancellationToken);
+        return new AgentContextInfo(context.PromptTokens, llmOptions.Value.ContextWindow, count);
+    }
+
+    public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, CancellationToken cancellationToken)
+    {
+        // A channel lets the turn catch every failure and still end its stream with a Failed event.
+        var events = Channel.CreateUnbounded<AgentEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        _ = Task.Run(() => RunAsync(agent, input, events.Writer, cancellationToken), CancellationToken.None);
+        return events.Reader.ReadAllAsync(cancellationToken);
+    }
+
+    private async Task RunAsync(AgentRecord agent, TurnInput input, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        try
+        {
+            var conversation = await store.GetConversationAsync(agent.Id, cancellationToken);
+            var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
+            var context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
+            if (context.HistoryTruncated && context.OldestIncludedSeq > conversation.SummaryThroughSeq + 1)
+            {
+                var usage = await SummarizeAsync(agent, input.TurnId, conversation, context.OldestIncludedSeq, cancellationToken);
+                if (usage is not null)
+                {
+                    await events.WriteAsync(usage, cancellationToken);
+                }
+
+                conversation = await store.GetConversationAsync(agent.Id, cancellationToken);
+                context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
+            }
+
+            var tools = new MemoryTools(store, agent, time);
+            var functions = tools.All();
+            var messages = context.Messages;
+            var maxSteps = Math.Max(1, agentOptions.Value.MaxSteps);
+            for (var step = 1; step <= maxSteps; step++)
+            {
+                var lastStep = step == maxSteps;
+                var options = new ChatOptions
+                {
+                    ModelId = llmOptions.Value.EffectiveModel,
+                    MaxOutputTokens = llmOptions.Value.MaxOutputTokens,
+                    Tools = lastStep ? null : [.. functions],
+                };
+
+                var calls = new List<FunctionCallContent>();
+                var stepText = new StringBuilder();
+                await foreach (var update in chat.GetStreamingResponseAsync(messages, options, cancellationToken))
+                {
+                    foreach (var content in update.Contents)
+                    {
+                        switch (content)
+                        {
+                            case TextContent { Text.Length: > 0 } delta:
+                                stepText.Append(delta.Text);
+                                await events.WriteAsync(new AgentEvent.MessageDelta(delta.Text), cancellationToken);
+                                break;
+                            case TextReasoningContent { Text.Length: > 0 } reasoning:
+                                await events.WriteAsync(new AgentEvent.ReasoningDelta(reasoning.Text), cancellationToken);
+                                break;
+                            case FunctionCallContent call:
+                                calls.Add(call);
+                                break;
+                            case UsageContent usage:
+                                await events.WriteAsync(new AgentEvent.Usage(
+                                    update.ModelId ?? llmOptions.Value.EffectiveModel,
+                                    (int)(usage.Details.InputTokenCount ?? 0),
+                                    (int)(usage.Details.OutputTokenCount ?? 0),
+                                    null), cancellationToken);
+                                break;
+                        }
+                    }
+                }
+
+                text.Append(stepText);
+                if (calls.Count == 0)
+                {
+                    await store.TouchAsync(agent.Id, time.GetUtcNow(), cancellationToken);
+                    await events.WriteAsync(new AgentEvent.Completed(text.ToString(), lastStep && step > 1 ? "max_steps" : "end_turn"), cancellationToken);
+                    return;
+                }
+
+                messages.Add(new ChatMessage(ChatRole.Assistant, [.. (stepText.Length > 0 ? new AIContent[] { new TextContent(stepText.ToString()) } : []), .. calls]));
+                foreach (var call in calls)
+                {
+                    var arguments = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>());
+                    await events.WriteAsync(new AgentEvent.ToolCall(call.Name, arguments), cancellationToken);
+                    var result = await InvokeAsync(functions, call, cancellationToken);
+                    var ok = !result.StartsWith("Error", StringComparison.Ordinal);
+                    await events.WriteAsync(new AgentEvent.ToolResult(call.Name, ok), cancellationToken);
+                    if (ok && MemoryTools.ChangesBlock(call.Name) && MemoryTools.Argument(call, "label") is { } label)
+                    {
+                        await events.WriteAsync(new AgentEvent.MemoryUpdated(label), cancellationToken);
+                    }
+
+                    messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, result)]));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            events.TryWrite(new AgentEvent.Failed("cancelled", "The turn was cancelled."));
+        }
+        catch (Exception ex)
+        {
+            LogTurnFailed(logger, ex, input.TurnId);
+            events.TryWrite(new AgentEvent.Failed(LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex)));
+        }
+        finally
+        {
+            events.TryComplete();
+        }
+    }
+
+    private Task<AssembledContext> AssembleAsync(AgentRecord agent, Guid turnId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken) =>
+        assembler.AssembleAsync(
+            blocks,
+            conversation.Summary,
+            userMessage,
+            llmOptions.Value.ContextWindow,
+            llmOptions.Value.MaxOutputTokens,
+            (before, limit) => store.RecentMessagesAsync(agent.UserId, turnId, conversation.ConversationResetSeq, before, limit, cancellationToken));
+
+    /// <summary>
+    /// Folds the messages that no longer fit the window (newest of them first, as many as one summarisation prompt holds)
+    /// into the running summary. Anything older than that stays searchable with conversation_search.
+    /// </summary>
+    private async Task<AgentEvent.Usage?> SummarizeAsync(AgentRecord agent, Guid turnId, ConversationState conversation, long oldestIncludedSeq, CancellationToken cancellationToken)
+    {
+        var budget = llmOptions.Value.ContextWindow / 2;
+        var fold = new List<TranscriptMessage>();
+        var used = tokens.Count(conversation.Summary);
+        var before = oldestIncludedSeq;
+        var full = false;
+        while (!full)
+        {
+            var page = await store.RecentMessagesAsync(agent.UserId, turnId, Math.Max(conversation.SummaryThroughSeq, conversation.ConversationResetSeq), before, ContextAssembler.PageSize, cancellationToken);
+            foreach (var message in page)
+            {
+                var cost = tokens.Count(message.Content) + TokenCounter.PerMessageOverhead;
+                if (used + cost > budget)
+                {
+                    full = true;
+                    break;
+                }
+
+                used += cost;
+                fold.Add(message);
+            }
+
+            if (page.Count < ContextAssembler.PageSize)
+            {
+                break;
+            }
+
+            before = page[^1].Seq;
+        }
+
+        if (fold.Count == 0)
+        {
+            return null;
+        }
+
+        fold.Reverse();
+        var prompt = new List<ChatMessage>
+        {
+            new(ChatRole.System, $"{OfflineChatClient.SummarizeMarker} Summarise the conversation below for your own memory in at most {agentOptions.Value.MaxSummaryChars} characters. Keep facts about the user, decisions and open questions. Start from the previous summary if there is one."),
+        };
+        if (!string.IsNullOrWhiteSpace(conversation.Summary))
+        {
+            prompt.Add(new ChatMessage(ChatRole.User, $"Previous summary: {conversation.Summary}"));
+        }
+
+        prompt.AddRange(fold.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
+        var response = await chat.GetResponseAsync(prompt, new ChatOptions { ModelId = llmOptions.Value.EffectiveModel, MaxOutputTokens = llmOptions.Value.MaxOutputTokens }, cancellationToken);
+        var summary = response.Text.Length > agentOptions.Value.MaxSummaryChars ? response.Text[..agentOptions.Value.MaxSummaryChars] : response.Text;
+        await store.SaveSummaryAsync(agent.Id, summary, oldestIncludedSeq - 1, cancellationToken);
+        return response.Usage is { } usage
+            ? new AgentEvent.Usage(response.ModelId ?? llmOptions.Value.EffectiveModel, (int)(usage.InputTokenCount ?? 0), (int)(usage.OutputTokenCount ?? 0), null)
+            : null;
+    }
+
+    private static async Task<string> InvokeAsync(IReadOnlyList<AIFunction> functions, FunctionCallContent call, CancellationToken cancellationToken)
+    {
+        var function = functions.FirstOrDefault(f => f.Name == call.Name);
+        if (function is null)
+        {
+            return $"Error: there is no tool named '{call.Name}'.";
+        }
+
+        try
+        {
+            var result = await function.InvokeAsync(new AIFunctionArguments(call.Arguments ?? new Dictionary<string, object?>()), cancellationToken);
+            return result switch
+            {
+                string text => text,
+                JsonElement { ValueKind: JsonValueKind.String } json => json.GetString() ?? "",
+                _ => result?.ToString() ?? "",
+            };
+        }
+        catch (Exception ex) when (ex is ArgumentException or JsonException or InvalidOperationException)
+        {
+            return $"Error: the arguments do not fit the tool ({ex.GetType().Name}).";
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Turn {TurnId} failed")]
+    private static partial void LogTurnFailed(ILogger logger, Exception exception, Guid turnId);
+}

@@ -1,0 +1,33 @@
+using System.ClientModel;
+using System.Text.Json;
+
+namespace AiChat.Api.Agents;
+
+/// <summary>Maps a failed LLM call onto a stable problem code and a detail that carries no upstream secrets.</summary>
+public static class LlmErrors
+{
+    public const string Unreachable = "llm_unreachable";
+    public const string RateLimited = "llm_rate_limited";
+    public const string Rejected = "llm_rejected";
+    public const string ProtocolError = "llm_protocol_error";
+    public const string Failed = "llm_error";
+
+    public static string CodeFor(Exception exception) => exception switch
+    {
+        ClientResultException { Status: 429 } => RateLimited,
+        ClientResultException { Status: >= 400 and < 500 } => Rejected,
+        ClientResultException { Status: 0 } => Unreachable,
+        HttpRequestException or TimeoutException or TaskCanceledException => Unreachable,
+        JsonException or FormatException => ProtocolError,
+        _ => Failed,
+    };
+
+    public static string DetailFor(Exception exception) => CodeFor(exception) switch
+    {
+        RateLimited => "The language model is rate limiting requests. Try again shortly.",
+        Rejected => $"The language model refused the request (status {(exception as ClientResultException)?.Status}).",
+        Unreachable => "The language model could not be reached.",
+        ProtocolError => "The language model sent a reply that could not be read.",
+        _ => "The language model call failed.",
+    };
+}
