@@ -113,8 +113,10 @@ public sealed partial class BuiltInRuntime(
 
                 var calls = new List<FunctionCallContent>();
                 var stepText = new StringBuilder();
+                var finished = false;
                 await foreach (var update in chat.GetStreamingResponseAsync(messages, options, cancellationToken))
                 {
+                    finished |= update.FinishReason is not null;
                     foreach (var content in update.Contents)
                     {
                         switch (content)
@@ -138,6 +140,12 @@ public sealed partial class BuiltInRuntime(
                                 break;
                         }
                     }
+                }
+
+                if (!finished)
+                {
+                    // An OpenAI-compatible stream always ends with a finish reason; without one the reply was cut off.
+                    throw new LlmStreamIncompleteException();
                 }
 
                 text.Append(stepText);

@@ -18,7 +18,7 @@ public static class LlmErrors
         ClientResultException { Status: >= 400 and < 500 } => Rejected,
         ClientResultException { Status: 0 } => Unreachable,
         HttpRequestException or TimeoutException or TaskCanceledException => Unreachable,
-        JsonException or FormatException => ProtocolError,
+        JsonException or FormatException or LlmStreamIncompleteException or IOException => ProtocolError,
         _ => Failed,
     };
 
@@ -27,7 +27,10 @@ public static class LlmErrors
         RateLimited => "The language model is rate limiting requests. Try again shortly.",
         Rejected => $"The language model refused the request (status {(exception as ClientResultException)?.Status}).",
         Unreachable => "The language model could not be reached.",
-        ProtocolError => "The language model sent a reply that could not be read.",
+        ProtocolError => "The language model's reply was cut off or could not be read.",
         _ => "The language model call failed.",
     };
 }
+
+/// <summary>The model's stream ended without a finish reason: the reply was cut off.</summary>
+public sealed class LlmStreamIncompleteException() : Exception("The language model's stream ended before the reply was finished.");

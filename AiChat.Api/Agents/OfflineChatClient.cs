@@ -105,14 +105,14 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
             return (null, new FunctionCallContent(callId, MemoryTools.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Likes: {Clean(like.Groups["what"].Value)}" }));
         }
 
-        if (RememberPattern().Match(said) is { Success: true } remember && tools.Contains(MemoryTools.ArchivalInsert))
-        {
-            return (null, new FunctionCallContent(callId, MemoryTools.ArchivalInsert, new Dictionary<string, object?> { ["content"] = Clean(remember.Groups["what"].Value) }));
-        }
-
         if (RecallPattern().Match(said) is { Success: true } recall && tools.Contains(MemoryTools.ArchivalSearch))
         {
             return (null, new FunctionCallContent(callId, MemoryTools.ArchivalSearch, new Dictionary<string, object?> { ["query"] = Clean(recall.Groups["what"].Value) }));
+        }
+
+        if (RememberPattern().Match(said) is { Success: true } remember && tools.Contains(MemoryTools.ArchivalInsert))
+        {
+            return (null, new FunctionCallContent(callId, MemoryTools.ArchivalInsert, new Dictionary<string, object?> { ["content"] = Clean(remember.Groups["what"].Value) }));
         }
 
         if (AskNamePattern().IsMatch(said))

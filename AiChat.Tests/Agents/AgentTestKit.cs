@@ -1,0 +1,106 @@
+using System.Runtime.CompilerServices;
+using AiChat.Api.Agents;
+using AiChat.Tests.Infrastructure;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AiChat.Tests.Agents;
+
+/// <summary>Drives an agent turn through the API's own <see cref="AgentService"/>, as the chat layer will.</summary>
+public static class AgentTestKit
+{
+    public static async Task<List<AgentEvent>> RunTurnAsync(this ApiFactory api, Guid userId, string content, TimeSpan? wait = null)
+    {
+        var agents = api.Services.GetRequiredService<AgentService>();
+        var agent = await agents.GetAsync(userId, TestContext.Current.CancellationToken);
+        var events = new List<AgentEvent>();
+        await foreach (var @event in agents.RunTurnAsync(agent, new TurnInput(userId, Guid.NewGuid(), content), wait ?? TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken))
+        {
+            events.Add(@event);
+        }
+
+        return events;
+    }
+
+    public static string Answer(this IEnumerable<AgentEvent> events) =>
+        events.OfType<AgentEvent.Completed>().Single().Text;
+}
+
+/// <summary>
+/// A model that answers from a script: each call takes the next step (a tool call or a text); records every call,
+/// and how many calls ran at once.
+/// </summary>
+public sealed class ScriptedChatClient(Func<int, IList<ChatMessage>, ChatOptions?, ScriptedStep> script) : IChatClient
+{
+    private int _calls;
+    private int _running;
+    private int _maxRunning;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public int MaxConcurrentCalls => Volatile.Read(ref _maxRunning);
+
+    public List<(IList<ChatMessage> Messages, ChatOptions? Options)> Received { get; } = [];
+
+    public TimeSpan Delay { get; init; } = TimeSpan.Zero;
+
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
+
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var call = Interlocked.Increment(ref _calls);
+        var running = Interlocked.Increment(ref _running);
+        InterlockedMax(ref _maxRunning, running);
+        try
+        {
+            var list = messages.ToList();
+            lock (Received)
+            {
+                Received.Add((list, options));
+            }
+
+            if (Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(Delay, cancellationToken);
+            }
+
+            var step = script(call, list, options);
+            if (step.Call is { } tool)
+            {
+                yield return new ChatResponseUpdate(ChatRole.Assistant, [new FunctionCallContent($"call_{call}", tool.Name, tool.Arguments)]) { FinishReason = ChatFinishReason.ToolCalls };
+            }
+            else
+            {
+                yield return new ChatResponseUpdate(ChatRole.Assistant, step.Text ?? "") { FinishReason = ChatFinishReason.Stop };
+            }
+
+            yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(new UsageDetails { InputTokenCount = 10, OutputTokenCount = 2 })]);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null) => null;
+
+    public void Dispose()
+    {
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+}
+
+public sealed record ScriptedStep(string? Text, (string Name, Dictionary<string, object?> Arguments)? Call = null)
+{
+    public static ScriptedStep Say(string text) => new(text);
+
+    public static ScriptedStep Use(string tool, Dictionary<string, object?> arguments) => new(null, (tool, arguments));
+}
