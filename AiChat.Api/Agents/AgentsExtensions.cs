@@ -11,6 +11,7 @@ public static class AgentsExtensions
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection(AgentOptions.Section));
         builder.AddLlm();
 
+        builder.Services.AddSingleton<IInternalLlmKeys, InternalLlmKeys>();
         builder.Services.AddSingleton<AgentStore>();
         builder.Services.AddSingleton<ContextAssembler>();
         builder.Services.AddSingleton<IAgentRuntime, BuiltInRuntime>();
