@@ -1,5 +1,6 @@
 using AiChat.Api.Agents;
 using AiChat.Api.Auth;
+using AiChat.Api.Chat;
 using AiChat.Api.Data;
 using AiChat.Api.Infrastructure;
 using AiChat.Api.Users;
@@ -12,6 +13,7 @@ builder.AddStore();
 builder.AddAuth();
 builder.AddUsers();
 builder.AddAgents();
+builder.AddChat();
 
 var app = builder.Build();
 
@@ -22,6 +24,7 @@ app.MapAuthApi();
 app.MapUserApi();
 app.MapAdminApi();
 app.MapAgentApi();
+app.MapChatApi();
 
 app.Run();
 

@@ -1,0 +1,39 @@
+namespace AiChat.Api.Chat;
+
+public sealed class ChatOptions
+{
+    public const string Section = "Chat";
+
+    /// <summary>The longest message a user may send, in characters (413 above it).</summary>
+    public int MaxMessageChars { get; set; } = 32_000;
+
+    /// <summary>Turns this instance runs at once.</summary>
+    public int Workers { get; set; } = 8;
+
+    /// <summary>Turns that may wait for a worker; beyond it a new message gets 503 with Retry-After and nothing is stored.</summary>
+    public int QueueCapacity { get; set; } = 64;
+
+    /// <summary>How often a running turn tells the store it is alive.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A running turn whose heartbeat is older than this was lost with its instance and is closed as failed.</summary>
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often recovery looks for lost turns and purges old events.</summary>
+    public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A comment line goes out at least this often while a stream is quiet.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a finished turn's events can be replayed.</summary>
+    public TimeSpan EventRetention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long shutdown waits for running turns before closing them as failed.</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How long a new turn waits for the agent's previous turn to let go of it.</summary>
+    public TimeSpan AgentWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long deltas are gathered into one stored event (fewer writes, same text).</summary>
+    public TimeSpan DeltaCoalescing { get; set; } = TimeSpan.FromMilliseconds(30);
+}

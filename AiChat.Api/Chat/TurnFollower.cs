@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Chat;
+
+/// <summary>
+/// Follows a turn's events from a position: replays what is stored after it, then continues live until the turn ends.
+/// Woken by <see cref="TurnHub"/> for turns run here, and polling the store for turns run by other instances.
+/// </summary>
+public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+
+    public async Task FollowAsync(TurnRecord turn, int afterSeq, Func<StoredEvent, Task> onEvent, Func<Task> onQuiet, CancellationToken cancellationToken)
+    {
+        var last = afterSeq;
+        var lastSent = time.GetUtcNow();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var signal = hub.NextAsync(turn.Id);
+            var events = await store.ReadEventsAsync(turn.Id, last, cancellationToken);
+            foreach (var stored in events)
+            {
+                await onEvent(stored);
+                last = stored.Seq;
+                lastSent = time.GetUtcNow();
+                if (TurnEvents.IsTerminal(stored.Event))
+                {
+                    return;
+                }
+            }
+
+            if (events.Count > 0)
+            {
+                continue;
+            }
+
+            var current = await store.FindAsync(turn.Id, turn.UserId, cancellationToken);
+            if (current is null || (current.IsFinished && last >= current.LastEventSeq))
+            {
+                return; // nothing more will come
+            }
+
+            var quietFor = time.GetUtcNow() - lastSent;
+            var untilKeepAlive = options.Value.KeepAliveInterval - quietFor;
+            if (untilKeepAlive <= TimeSpan.Zero)
+            {
+                await onQuiet();
+                lastSent = time.GetUtcNow();
+                continue;
+            }
+
+            await Task.WhenAny(signal, Task.Delay(untilKeepAlive < PollInterval ? untilKeepAlive : PollInterval, time, cancellationToken));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+}
