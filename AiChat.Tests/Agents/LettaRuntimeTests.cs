@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -338,6 +339,72 @@ public sealed class LettaRuntimeTests
         Assert.Contains("currently being processed", failed.Detail, StringComparison.Ordinal);
         Assert.Equal(3, rig.Letta.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/messages", StringComparison.Ordinal)));
         Assert.Empty(rig.Llm.Calls);
+    }
+
+    [Fact]
+    public async Task AReadThatMeetsAServerErrorIsTriedAgain()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        rig.Letta.FailNextRequests(2);
+
+        var blocks = await rig.Runtime.GetBlocksAsync(agent, Ct);
+
+        Assert.Equal(["human", "persona"], blocks.Select(b => b.Label));
+        Assert.Equal(3, rig.Letta.Requests.Count(r => r.Method == "GET" && r.Path.EndsWith("/core-memory/blocks", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ASendOrAWriteThatMeetsAServerErrorIsNeverTriedAgain()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+
+        rig.Letta.FailNextRequests(1);
+        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
+        rig.Letta.FailNextRequests(1);
+        await Assert.ThrowsAsync<AgentRuntimeUnavailableException>(() => rig.Runtime.InsertArchivalAsync(agent, "Ana likes tea", Ct));
+
+        Assert.Equal("agent_unavailable", Assert.IsType<AgentEvent.Failed>(Assert.Single(events)).Code);
+        Assert.Single(rig.Letta.Requests, r => r.Method == "POST" && r.Path.EndsWith("/messages", StringComparison.Ordinal));
+        Assert.Single(rig.Letta.Requests, r => r.Method == "POST" && r.Path.EndsWith("/archival-memory", StringComparison.Ordinal));
+        Assert.Empty(rig.Llm.Calls);
+        Assert.Empty(rig.Letta.Agent(agent.ExternalId!)!.Passages);
+    }
+
+    [Fact]
+    public async Task ACancelledTurnThrowsOperationCanceled()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), cancelled.Token)));
+    }
+
+    [Fact]
+    public async Task TheFakeAnswersASendWithoutStreamingWithWholeMessagesStopReasonAndUsage()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        using var http = new HttpClient { BaseAddress = rig.Letta.Url };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"v1/agents/{agent.ExternalId}/messages")
+        {
+            Content = new StringContent("""{"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", rig.Letta.Password);
+
+        using var response = await http.SendAsync(request, Ct);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var messages = body.GetProperty("messages").EnumerateArray().ToList();
+        Assert.Equal(["reasoning_message", "assistant_message"], messages.Select(m => m.GetProperty("message_type").GetString()));
+        Assert.Equal(ChatCompletionsResponder.DefaultText, messages[1].GetProperty("content").GetString());
+        Assert.Equal("end_turn", body.GetProperty("stop_reason").GetProperty("stop_reason").GetString());
+        Assert.Equal(120, body.GetProperty("usage").GetProperty("total_tokens").GetInt32());
     }
 
     [Fact]

@@ -42,6 +42,7 @@ public sealed partial class FakeLetta : IAsyncDisposable
     private readonly List<LlmCall> llmCalls = [];
     private DateTimeOffset lastTimestamp = DateTimeOffset.MinValue;
     private int conflictsLeft;
+    private int serverErrorsLeft;
     private bool failNextSend;
     private int disposed;
 
@@ -122,6 +123,16 @@ public sealed partial class FakeLetta : IAsyncDisposable
         }
     }
 
+    /// <summary>The next <paramref name="count"/> authenticated calls, whatever they are, fail with a 500 before doing anything.</summary>
+    public void FailNextRequests(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        lock (gate)
+        {
+            serverErrorsLeft = count;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref disposed, 1) != 0)
@@ -195,6 +206,19 @@ public sealed partial class FakeLetta : IAsyncDisposable
         if (token is null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(Password)))
         {
             await WriteDetailAsync(ctx, StatusCodes.Status401Unauthorized, "Unauthorized").ConfigureAwait(false);
+            return;
+        }
+
+        bool serverError;
+        lock (gate)
+        {
+            serverError = serverErrorsLeft > 0;
+            serverErrorsLeft = Math.Max(0, serverErrorsLeft - 1);
+        }
+
+        if (serverError)
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status500InternalServerError, "An unknown error occurred").ConfigureAwait(false);
             return;
         }
 
