@@ -52,6 +52,19 @@ public sealed class LettaRuntimeTests
         Assert.Equal(
             LettaRig.Defaults.Blocks.Select(b => new FakeLetta.Block(b.Label, b.Value, b.Limit, b.Description)),
             agent.Blocks);
+        Assert.Equal([$"Bearer {rig.Keys.KeyFor(userId)}"], rig.Llm.ModelListings);
+    }
+
+    [Fact]
+    public async Task AModelTheMeteredEndpointDoesNotOfferFailsTheCreationAndLeavesNoProviderBehind()
+    {
+        await using var rig = await LettaRig.StartAsync(options => options.Model = "gpt-5-unpriced");
+
+        var error = await Assert.ThrowsAsync<AgentRuntimeUnavailableException>(() => rig.Runtime.CreateAsync(rig.Record(Guid.NewGuid(), null), LettaRig.Defaults, Ct));
+
+        Assert.Contains("gpt-5-unpriced", error.Message, StringComparison.Ordinal);
+        Assert.Empty(rig.Letta.Providers);
+        Assert.Empty(rig.Letta.Agents);
     }
 
     [Fact]
@@ -623,6 +636,7 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
     private readonly WebApplication app;
     private readonly ConcurrentQueue<JsonObject> replies = new();
     private readonly ConcurrentQueue<Call> calls = new();
+    private readonly ConcurrentQueue<string> modelListings = new();
     private int failStatus;
 
     private ChatCompletionsResponder()
@@ -632,12 +646,19 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
         builder.Services.AddRoutingCore();
         app = builder.Build();
         app.MapPost("/internal/llm/v1/chat/completions", (RequestDelegate)AnswerAsync);
+        app.MapGet("/internal/llm/v1/models", (RequestDelegate)ListModelsAsync);
     }
 
     /// <summary>What Letta is told as the provider's base URL.</summary>
     public string BaseUrl { get; private set; } = "";
 
     public IReadOnlyList<Call> Calls => calls.ToArray();
+
+    /// <summary>The Authorization header of every <c>GET /models</c>.</summary>
+    public IReadOnlyList<string> ModelListings => modelListings.ToArray();
+
+    /// <summary>The models <c>GET /models</c> offers.</summary>
+    public List<string> Models { get; } = ["gpt-4o-mini"];
 
     public static async Task<ChatCompletionsResponder> StartAsync()
     {
@@ -693,6 +714,14 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
             : Completion(new JsonObject { ["role"] = "assistant", ["content"] = DefaultText }, "stop", 100, 20);
         reply["model"] = body["model"]?.DeepClone();
         await ctx.Response.WriteAsync(reply.ToJsonString(), ctx.RequestAborted);
+    }
+
+    private Task ListModelsAsync(HttpContext ctx)
+    {
+        modelListings.Enqueue(ctx.Request.Headers.Authorization.ToString());
+        ctx.Response.ContentType = "application/json";
+        var models = new JsonArray(Models.Select(id => (JsonNode)new JsonObject { ["id"] = id, ["object"] = "model", ["owned_by"] = "aichat" }).ToArray());
+        return ctx.Response.WriteAsync(new JsonObject { ["object"] = "list", ["data"] = models }.ToJsonString(), ctx.RequestAborted);
     }
 
     private static JsonObject Completion(JsonObject message, string finishReason, int prompt, int completion) => new()

@@ -20,7 +20,8 @@ namespace AiChat.Tests.Fakes;
 /// In-process contract fake of Letta's V1 REST API (<c>contracts/letta.md</c>) served by Kestrel on 127.0.0.1, in memory:
 /// providers, agents, core-memory blocks, archival memory, context, reset and the streamed send. A send calls the agent's
 /// model the way Letta does: the handle <c>&lt;provider&gt;/&lt;model&gt;</c> resolves to the provider's base URL and key,
-/// and <c>{base_url}/chat/completions</c> is called in OpenAI format, with a <c>core_memory_append</c> tool.
+/// and <c>{base_url}/chat/completions</c> is called in OpenAI format, with a <c>core_memory_append</c> tool. Creating an
+/// agent lists <c>{base_url}/models</c> with the provider's key, as Letta does to resolve a BYOK handle.
 /// </summary>
 public sealed partial class FakeLetta : IAsyncDisposable
 {
@@ -40,6 +41,7 @@ public sealed partial class FakeLetta : IAsyncDisposable
     private readonly Dictionary<string, FakeAgent> agents = new(StringComparer.Ordinal);
     private readonly List<Request> requests = [];
     private readonly List<LlmCall> llmCalls = [];
+    private readonly List<LlmCall> modelListings = [];
     private DateTimeOffset lastTimestamp = DateTimeOffset.MinValue;
     private int conflictsLeft;
     private int serverErrorsLeft;
@@ -76,6 +78,12 @@ public sealed partial class FakeLetta : IAsyncDisposable
     public IReadOnlyList<LlmCall> LlmCalls
     {
         get { lock (gate) { return llmCalls.ToArray(); } }
+    }
+
+    /// <summary>The <c>GET {base_url}/models</c> calls made to resolve a model handle when an agent was created.</summary>
+    public IReadOnlyList<LlmCall> ModelListings
+    {
+        get { lock (gate) { return modelListings.ToArray(); } }
     }
 
     public static async Task<FakeLetta> StartAsync(string? password = null)
@@ -321,30 +329,63 @@ public sealed partial class FakeLetta : IAsyncDisposable
             blocks.Add(new FakeBlock("block-" + Guid.NewGuid(), label, value, limit, GetString(block, "description")));
         }
 
+        (FakeProvider Provider, string Model)? target;
+        lock (gate)
+        {
+            target = ResolveHandle(model);
+        }
+
+        // Upstream resolves a BYOK handle by listing the provider's models: the endpoint must offer the model.
+        if (target is not { } resolved || !await OffersModelAsync(resolved.Provider, resolved.Model, ctx.RequestAborted).ConfigureAwait(false))
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status404NotFound, $"LLM model not found with handle='{model}'").ConfigureAwait(false);
+            return;
+        }
+
         JsonObject json;
         lock (gate)
         {
-            if (ResolveHandle(model) is null)
-            {
-                json = new JsonObject { ["detail"] = $"Handle {model} not found, must be one of the available model handles" };
-            }
-            else
-            {
-                var agent = new FakeAgent(
-                    "agent-" + Guid.NewGuid(),
-                    GetString(body, "name") ?? "agent-" + RandomNumberGenerator.GetString(Alphanumeric, 8),
-                    model,
-                    GetString(body, "embedding") ?? "openai/text-embedding-3-small",
-                    (body["tags"] as JsonArray ?? []).Select(tag => tag?.GetValue<string>() ?? "").ToList(),
-                    body["include_base_tools"] is JsonValue include && include.GetValueKind() == JsonValueKind.True,
-                    blocks,
-                    NextTimestamp());
-                agents[agent.Id] = agent;
-                json = AgentJson(agent, includeBlocks: true);
-            }
+            var agent = new FakeAgent(
+                "agent-" + Guid.NewGuid(),
+                GetString(body, "name") ?? "agent-" + RandomNumberGenerator.GetString(Alphanumeric, 8),
+                model,
+                GetString(body, "embedding") ?? "openai/text-embedding-3-small",
+                (body["tags"] as JsonArray ?? []).Select(tag => tag?.GetValue<string>() ?? "").ToList(),
+                body["include_base_tools"] is JsonValue include && include.GetValueKind() == JsonValueKind.True,
+                blocks,
+                NextTimestamp());
+            agents[agent.Id] = agent;
+            json = AgentJson(agent, includeBlocks: true);
         }
 
-        await WriteJsonAsync(ctx, json.ContainsKey("detail") ? StatusCodes.Status400BadRequest : 200, json).ConfigureAwait(false);
+        await WriteJsonAsync(ctx, 200, json).ConfigureAwait(false);
+    }
+
+    private async Task<bool> OffersModelAsync(FakeProvider provider, string model, CancellationToken cancellationToken)
+    {
+        var url = new Uri(provider.BaseUrl.TrimEnd('/') + "/models");
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", provider.ApiKey);
+        try
+        {
+            using var response = await llm.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            lock (gate)
+            {
+                modelListings.Add(new LlmCall(url, provider.ApiKey, model, (int)response.StatusCode));
+            }
+
+            if (!response.IsSuccessStatusCode)
+            {
+                return false;
+            }
+
+            var json = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)) as JsonObject;
+            return (json?["data"] as JsonArray ?? []).OfType<JsonObject>().Any(entry => GetString(entry, "id") == model);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException)
+        {
+            return false;
+        }
     }
 
     private Task GetAgentAsync(HttpContext ctx)
