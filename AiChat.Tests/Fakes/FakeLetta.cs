@@ -605,7 +605,7 @@ public sealed partial class FakeLetta : IAsyncDisposable
                 agent.Messages.Clear();
                 if (addDefaults)
                 {
-                    agent.Messages.Add(new FakeMessage("assistant", "More human than human is our motto."));
+                    agent.Messages.Add(new FakeMessage("assistant", "Hello! What would you like to talk about?"));
                 }
 
                 json = AgentJson(agent, includeBlocks: false);
