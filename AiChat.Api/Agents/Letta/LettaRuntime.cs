@@ -1,0 +1,267 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Agents.Letta;
+
+/// <summary>
+/// Agents on a Letta server: one agent per user, whose LLM calls go through a per-user provider pointing at AiChat's
+/// metered endpoint with that user's key, so every call Letta makes is charged to the right user.
+/// </summary>
+public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys keys, IOptions<LettaOptions> options, ILogger<LettaRuntime> logger)
+    : IAgentRuntime
+{
+    // Reset empties archival memory page by page; the bound only stops a server that never empties.
+    private const int DeletePageSize = 100;
+    private const int MaxDeletePages = 1000;
+
+    private readonly LettaOptions settings = options.Value;
+
+    public string Name => AgentRuntimes.Letta;
+
+    public static string ProviderName(Guid userId) => $"aichat-{userId:N}";
+
+    public static string AgentName(Guid userId) => $"user-{userId:N}";
+
+    public static string UserTag(Guid userId) => $"aichat-user:{userId}";
+
+    public async Task<string?> CreateAsync(AgentRecord agent, AgentDefaults defaults, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(settings.LlmBaseUrl))
+        {
+            throw new InvalidOperationException("Letta:LlmBaseUrl must say where Letta reaches AiChat's LLM endpoint.");
+        }
+
+        var providerName = ProviderName(agent.UserId);
+        // A retry after a failed provisioning finds the provider the first attempt made.
+        var existing = await letta.FindProviderAsync(providerName, cancellationToken);
+        var providerId = existing ?? await letta.CreateProviderAsync(providerName, keys.KeyFor(agent.UserId), settings.LlmBaseUrl, cancellationToken);
+        try
+        {
+            var spec = new LettaAgentSpec(
+                AgentName(agent.UserId),
+                $"{providerName}/{settings.Model}",
+                settings.Embedding,
+                defaults.Blocks,
+                [UserTag(agent.UserId)]);
+            var agentId = await letta.CreateAgentAsync(spec, cancellationToken);
+            LogCreated(logger, agent.UserId, agentId);
+            return agentId;
+        }
+        catch when (existing is null)
+        {
+            await DeleteProviderQuietlyAsync(providerId, agent.UserId);
+            throw;
+        }
+    }
+
+    public async Task DeleteAsync(AgentRecord agent, CancellationToken cancellationToken)
+    {
+        if (agent.ExternalId is not null)
+        {
+            await letta.DeleteAgentAsync(agent.ExternalId, cancellationToken);
+        }
+
+        if (await letta.FindProviderAsync(ProviderName(agent.UserId), cancellationToken) is { } providerId)
+        {
+            await letta.DeleteProviderAsync(providerId, cancellationToken);
+        }
+    }
+
+    public Task<IReadOnlyList<MemoryBlock>> GetBlocksAsync(AgentRecord agent, CancellationToken cancellationToken) =>
+        letta.GetBlocksAsync(LettaId(agent), cancellationToken);
+
+    public async Task<IReadOnlyList<MemoryBlock>> UpdateBlocksAsync(AgentRecord agent, IReadOnlyList<BlockUpdate> updates, CancellationToken cancellationToken)
+    {
+        var agentId = LettaId(agent);
+        var current = await letta.GetBlocksAsync(agentId, cancellationToken);
+        var byLabel = current.ToDictionary(block => block.Label, StringComparer.Ordinal);
+        var wanted = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var update in updates)
+        {
+            if (!byLabel.TryGetValue(update.Label, out var block))
+            {
+                throw new UnknownBlockException(update.Label);
+            }
+
+            var length = CharacterCount(update.Value);
+            if (length > block.Limit)
+            {
+                throw new MemoryLimitExceededException(update.Label, block.Limit, length);
+            }
+
+            wanted[update.Label] = update.Value;
+        }
+
+        var applied = new List<MemoryBlock>();
+        try
+        {
+            foreach (var (label, value) in wanted)
+            {
+                byLabel[label] = await letta.UpdateBlockAsync(agentId, label, value, null, cancellationToken);
+                applied.Add(current.First(block => block.Label == label));
+            }
+        }
+        catch
+        {
+            // Letta refused one block after others were written (another writer or a different count): put those back.
+            await RestoreQuietlyAsync(agentId, applied);
+            throw;
+        }
+
+        return current.Select(block => byLabel[block.Label]).ToList();
+    }
+
+    public Task<IReadOnlyList<ArchivalPassage>> ListArchivalAsync(AgentRecord agent, string? query, int limit, CancellationToken cancellationToken) =>
+        ListNewestFirstAsync(LettaId(agent), query, limit, cancellationToken);
+
+    public async Task<int> CountArchivalAsync(AgentRecord agent, CancellationToken cancellationToken) =>
+        (await letta.GetContextAsync(LettaId(agent), cancellationToken)).ArchivalPassages;
+
+    public Task<ArchivalPassage> InsertArchivalAsync(AgentRecord agent, string text, CancellationToken cancellationToken) =>
+        letta.InsertPassageAsync(LettaId(agent), text, cancellationToken);
+
+    public Task<bool> DeleteArchivalAsync(AgentRecord agent, string passageId, CancellationToken cancellationToken) =>
+        letta.DeletePassageAsync(LettaId(agent), passageId, cancellationToken);
+
+    public async Task ResetAsync(AgentRecord agent, ResetScope scope, AgentDefaults defaults, CancellationToken cancellationToken)
+    {
+        var agentId = LettaId(agent);
+        if (scope is ResetScope.Conversation or ResetScope.All)
+        {
+            await letta.ResetMessagesAsync(agentId, cancellationToken);
+        }
+
+        if (scope is ResetScope.Memory or ResetScope.All)
+        {
+            foreach (var block in defaults.Blocks)
+            {
+                await letta.UpdateBlockAsync(agentId, block.Label, block.Value, block.Limit, cancellationToken);
+            }
+
+            await DeleteAllPassagesAsync(agentId, cancellationToken);
+        }
+    }
+
+    public async Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken)
+    {
+        var context = await letta.GetContextAsync(LettaId(agent), cancellationToken);
+        return new AgentContextInfo(context.Tokens, context.Window, context.Messages);
+    }
+
+    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var agentId = LettaId(agent);
+        Stream? stream = null;
+        AgentEvent.Failed? refused = null;
+        try
+        {
+            stream = await letta.SendMessageStreamAsync(agentId, input.Content, cancellationToken);
+        }
+        catch (AgentRuntimeUnavailableException ex)
+        {
+            LogTurnRefused(logger, input.TurnId, ex.Message);
+            refused = new AgentEvent.Failed("agent_unavailable", ex.Message);
+        }
+
+        if (refused is not null)
+        {
+            yield return refused;
+            yield break;
+        }
+
+        await using (stream)
+        {
+            await foreach (var item in LettaStreamParser.ParseAsync(stream!, settings.Model, cancellationToken))
+            {
+                if (item is AgentEvent.Failed failed)
+                {
+                    LogTurnFailed(logger, input.TurnId, failed.Code, failed.Detail);
+                }
+
+                yield return item;
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<ArchivalPassage>> ListNewestFirstAsync(string agentId, string? query, int limit, CancellationToken cancellationToken)
+    {
+        var passages = await letta.ListPassagesAsync(agentId, query, limit, newestFirst: true, cancellationToken);
+        return passages.OrderByDescending(passage => passage.CreatedAt).ToList();
+    }
+
+    private async Task DeleteAllPassagesAsync(string agentId, CancellationToken cancellationToken)
+    {
+        for (var page = 0; page < MaxDeletePages; page++)
+        {
+            var passages = await letta.ListPassagesAsync(agentId, null, DeletePageSize, newestFirst: false, cancellationToken);
+            if (passages.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var passage in passages)
+            {
+                await letta.DeletePassageAsync(agentId, passage.Id, cancellationToken);
+            }
+        }
+
+        throw new AgentRuntimeUnavailableException("Letta kept listing archival passages after they were deleted.");
+    }
+
+    private async Task RestoreQuietlyAsync(string agentId, IReadOnlyList<MemoryBlock> previous)
+    {
+        foreach (var block in previous)
+        {
+            try
+            {
+                await letta.UpdateBlockAsync(agentId, block.Label, block.Value, null, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is AgentRuntimeUnavailableException or MemoryLimitExceededException or UnknownBlockException)
+            {
+                LogRestoreFailed(logger, ex, agentId, block.Label);
+            }
+        }
+    }
+
+    private async Task DeleteProviderQuietlyAsync(string providerId, Guid userId)
+    {
+        try
+        {
+            await letta.DeleteProviderAsync(providerId, CancellationToken.None);
+        }
+        catch (AgentRuntimeUnavailableException ex)
+        {
+            LogProviderCleanupFailed(logger, ex, userId);
+        }
+    }
+
+    private static string LettaId(AgentRecord agent) =>
+        agent.ExternalId ?? throw new InvalidOperationException($"Agent {agent.Id} has no Letta agent id.");
+
+    // Letta counts a block's characters as Python does: code points, not UTF-16 units.
+    private static int CharacterCount(string value)
+    {
+        var count = 0;
+        foreach (var _ in value.EnumerateRunes())
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created Letta agent {AgentId} for user {UserId}")]
+    private static partial void LogCreated(ILogger logger, Guid userId, string agentId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Letta refused turn {TurnId}: {Reason}")]
+    private static partial void LogTurnRefused(ILogger logger, Guid turnId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Letta turn {TurnId} failed ({Code}): {Detail}")]
+    private static partial void LogTurnFailed(ILogger logger, Guid turnId, string code, string detail);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not restore block {Label} of Letta agent {AgentId} after a failed update")]
+    private static partial void LogRestoreFailed(ILogger logger, Exception exception, string agentId, string label);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove the Letta provider of user {UserId} after a failed agent creation")]
+    private static partial void LogProviderCleanupFailed(ILogger logger, Exception exception, Guid userId);
+}
