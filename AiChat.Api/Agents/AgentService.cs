@@ -15,13 +15,12 @@ public sealed class AgentNotFoundException() : Exception("The user has no agent.
 /// </summary>
 public sealed class AgentService(
     AgentStore store,
-    IEnumerable<IAgentRuntime> runtimes,
+    IServiceProvider services,
     IOptions<AgentOptions> agentOptions,
     IOptions<LlmOptions> llmOptions,
     TimeProvider time)
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
-    private readonly Dictionary<string, IAgentRuntime> _runtimes = runtimes.ToDictionary(r => r.Name, StringComparer.OrdinalIgnoreCase);
 
     public string NewAgentRuntime => agentOptions.Value.UsesLetta ? AgentRuntimes.Letta : AgentRuntimes.BuiltIn;
 
@@ -42,10 +41,10 @@ public sealed class AgentService(
     public async Task<AgentRecord> GetAsync(Guid userId, CancellationToken cancellationToken) =>
         await store.FindByUserAsync(userId, cancellationToken) ?? throw new AgentNotFoundException();
 
+    // Resolved per use: the Letta runtime holds a typed HttpClient, which must not live as long as this singleton.
     public IAgentRuntime RuntimeFor(AgentRecord agent) =>
-        _runtimes.TryGetValue(agent.Runtime, out var runtime)
-            ? runtime
-            : throw new AgentRuntimeUnavailableException($"The '{agent.Runtime}' runtime is not configured on this instance.");
+        services.GetServices<IAgentRuntime>().FirstOrDefault(r => string.Equals(r.Name, agent.Runtime, StringComparison.OrdinalIgnoreCase))
+            ?? throw new AgentRuntimeUnavailableException($"The '{agent.Runtime}' runtime is not configured on this instance.");
 
     /// <summary>Creates the user's agent, or completes one a failed attempt left half made; idempotent.</summary>
     public async Task<AgentRecord> CreateAsync(Guid userId, string? userName, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using AiChat.Api.Agents.Letta;
 using AiChat.Api.Auth;
 using AiChat.Api.Users;
 
@@ -5,7 +6,7 @@ namespace AiChat.Api.Agents;
 
 public static class AgentsExtensions
 {
-    /// <summary>Personal agents: the LLM client, the built-in runtime, the agent service, and the agent's provisioning step.</summary>
+    /// <summary>Personal agents: the LLM client, the built-in and Letta runtimes, the agent service, and the agent's provisioning step.</summary>
     public static IHostApplicationBuilder AddAgents(this IHostApplicationBuilder builder)
     {
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection(AgentOptions.Section));
@@ -15,6 +16,8 @@ public static class AgentsExtensions
         builder.Services.AddSingleton<AgentStore>();
         builder.Services.AddSingleton<ContextAssembler>();
         builder.Services.AddSingleton<IAgentRuntime, BuiltInRuntime>();
+        builder.AddLettaRuntime();
+        builder.Services.AddTransient<IAgentRuntime>(sp => sp.GetRequiredService<LettaRuntime>());
         builder.Services.AddSingleton<AgentService>();
         builder.Services.AddSingleton<IProvisioningStep, AgentStep>();
         builder.Services.AddSingleton<IAccountPart, AgentPart>();
