@@ -147,7 +147,7 @@ public static class AgentApi
     }
 
     public static async Task<Results<Ok<ResetResponse>, ProblemHttpResult>> ResetAsync(
-        ResetRequest request, HttpContext context, AgentService agents, CancellationToken cancellationToken)
+        ResetRequest request, HttpContext context, AgentService agents, Users.UserStore users, CancellationToken cancellationToken)
     {
         if (!Enum.TryParse<ResetScope>(request.Scope, ignoreCase: true, out var scope) || int.TryParse(request.Scope, out _))
         {
@@ -158,7 +158,9 @@ public static class AgentApi
         {
             try
             {
-                await agents.WithLeaseAsync(agent, ResetWait, () => runtime.ResetAsync(agent, scope, agents.Defaults(), cancellationToken), cancellationToken);
+                // The defaults are the ones a new agent would get now, with the name from the profile.
+                var name = (await users.FindAsync(agent.UserId, cancellationToken))?.Name;
+                await agents.WithLeaseAsync(agent, ResetWait, () => runtime.ResetAsync(agent, scope, agents.Defaults(name), cancellationToken), cancellationToken);
             }
             catch (AgentBusyException)
             {

@@ -94,7 +94,7 @@ public sealed class AgentApiTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, (await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/reset", _ana.AccessToken, new { scope = "memory" })).StatusCode);
         Assert.Equal(0, (await GetAsync("/api/v1/agent/memory/archival")).GetProperty("count").GetInt32());
-        Assert.Equal("", await BuiltInAgentTests.HumanBlockAsync(_api, _ana.UserId));
+        Assert.Equal("Name: Ana", await BuiltInAgentTests.HumanBlockAsync(_api, _ana.UserId));
 
         foreach (var bad in new object[] { new { scope = "everything" }, new { scope = (string?)null }, new { scope = "1" } })
         {
