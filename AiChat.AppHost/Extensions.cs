@@ -47,6 +47,13 @@ public static class Extensions
             .WithReference(database)
             .WaitFor(database);
 
+    /// <summary>
+    /// The API's metered LLM endpoint as a container reaches it (the API runs on the host): what the API tells Letta
+    /// as each user's provider base URL.
+    /// </summary>
+    public static ReferenceExpression InternalLlmUrlFromContainers(IResourceBuilder<ProjectResource> api) =>
+        ReferenceExpression.Create($"http://host.docker.internal:{api.GetEndpoint("http").Property(EndpointProperty.Port)}{InternalLlmPath}");
+
     /// <summary>LiteLLM requires its master key to start with <c>sk-</c>.</summary>
     public static ReferenceExpression LiteLlmMasterKey(IResourceBuilder<ParameterResource> masterKey) =>
         ReferenceExpression.Create($"sk-{masterKey}");

@@ -46,7 +46,8 @@ if (profile == AiChatProfile.Full)
         var letta = builder.AddLetta(lettaDb, api, lettaPassword, internalSecret);
 
         api.WithReference(letta.GetEndpoint("http")).WaitFor(letta)
-            .WithEnvironment("Letta__Password", lettaPassword);
+            .WithEnvironment("Letta__Password", lettaPassword)
+            .WithEnvironment("Letta__LlmBaseUrl", Extensions.InternalLlmUrlFromContainers(api));
     }
 }
 

@@ -152,6 +152,7 @@ public sealed class AppHostModelTests
         Assert.Equal("sk-{litellm-master-key.value}", environment["LiteLlm__MasterKey"]);
         Assert.Equal("{internal-llm-secret.value}", environment["InternalLlm__Secret"]);
         Assert.Equal("{letta-password.value}", environment["Letta__Password"]);
+        Assert.Equal("http://host.docker.internal:{api.bindings.http.port}/internal/llm/v1", environment["Letta__LlmBaseUrl"]);
         Assert.Equal("Letta", environment["Agents__Runtime"]);
 
         var gateway = await EnvironmentAsync(builder, ResourceNames.Gateway);
