@@ -83,7 +83,7 @@ public static class ChatApi
             RequestHash = hash,
             UserMessageId = Guid.CreateVersion7(),
             AssistantMessageId = Guid.CreateVersion7(),
-            CreatedAt = services.Time.GetUtcNow(),
+            CreatedAt = Microseconds(services.Time.GetUtcNow()),
             LastEventSeq = 1,
         };
         var started = TurnEvents.Create(1, TurnEvents.Started, new { turn_id = turn.Id, user_message_id = turn.UserMessageId, assistant_message_id = turn.AssistantMessageId });
@@ -228,6 +228,9 @@ public static class ChatApi
             ["assistant_message_id"] = turn.AssistantMessageId,
         });
     }
+
+    // Both stores keep microseconds; the events then carry the same instants as the history.
+    private static DateTimeOffset Microseconds(DateTimeOffset instant) => new(instant.UtcTicks - instant.UtcTicks % 10, TimeSpan.Zero);
 
     private static bool WantsEventStream(HttpRequest request) =>
         request.GetTypedHeaders().Accept.Any(accept => accept.MediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));

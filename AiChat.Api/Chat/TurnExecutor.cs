@@ -291,7 +291,7 @@ public sealed partial class TurnExecutor(
                 content = text,
                 status = MessageStatus.Complete,
                 usage,
-                created_at = turn.CreatedAt,
+                created_at = turn.CreatedAt.AddTicks(10),
             };
             await FinishAsync(TurnStatus.Completed, null, text, MessageStatus.Complete,
                 TurnEvents.Create(_seq + 1, TurnEvents.Completed, new { assistant_message = message, usage }));
