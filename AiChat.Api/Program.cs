@@ -1,5 +1,6 @@
 using AiChat.Api.Agents;
 using AiChat.Api.Auth;
+using AiChat.Api.Billing;
 using AiChat.Api.Chat;
 using AiChat.Api.Data;
 using AiChat.Api.Infrastructure;
@@ -13,6 +14,7 @@ builder.AddStore();
 builder.AddAuth();
 builder.AddUsers();
 builder.AddAgents();
+builder.AddBilling();
 builder.AddChat();
 
 var app = builder.Build();
@@ -25,6 +27,7 @@ app.MapUserApi();
 app.MapAdminApi();
 app.MapAgentApi();
 app.MapChatApi();
+app.MapBudgetApi();
 
 app.Run();
 

@@ -57,8 +57,8 @@ public abstract record AgentEvent
     /// <summary>The last event of a successful turn: the whole assistant text.</summary>
     public sealed record Completed(string Text, string StopReason) : AgentEvent;
 
-    /// <summary>The last event of a failed turn: a stable problem code and a human detail.</summary>
-    public sealed record Failed(string Code, string Detail) : AgentEvent;
+    /// <summary>The last event of a failed turn: a stable problem code, a human detail, and any figures that explain it.</summary>
+    public sealed record Failed(string Code, string Detail, IReadOnlyDictionary<string, object?>? Extensions = null) : AgentEvent;
 }
 
 /// <summary>Thrown when a memory update would exceed a block's character limit; nothing has been applied.</summary>

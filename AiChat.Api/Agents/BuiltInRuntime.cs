@@ -14,7 +14,9 @@ namespace AiChat.Api.Agents;
 /// </summary>
 public sealed partial class BuiltInRuntime(
     AgentStore store,
-    IChatClient chat,
+    IChatClient model,
+    Billing.Ledger ledger,
+    Billing.PriceTable prices,
     ContextAssembler assembler,
     TokenCounter tokens,
     IOptions<LlmOptions> llmOptions,
@@ -22,6 +24,9 @@ public sealed partial class BuiltInRuntime(
     TimeProvider time,
     ILogger<BuiltInRuntime> logger) : IAgentRuntime
 {
+    // Every call this runtime makes, turn steps and summaries alike, is reserved against and charged to the user.
+    private readonly IChatClient chat = new Billing.MeteringChatClient(model, ledger, prices, tokens, llmOptions);
+
     public string Name => AgentRuntimes.BuiltIn;
 
     public Task<string?> CreateAsync(AgentRecord agent, AgentDefaults defaults, CancellationToken cancellationToken) =>
@@ -104,12 +109,12 @@ public sealed partial class BuiltInRuntime(
             for (var step = 1; step <= maxSteps; step++)
             {
                 var lastStep = step == maxSteps;
-                var options = new ChatOptions
+                var options = Billing.MeteringChatClient.For(new ChatOptions
                 {
                     ModelId = llmOptions.Value.EffectiveModel,
                     MaxOutputTokens = llmOptions.Value.MaxOutputTokens,
                     Tools = lastStep ? null : [.. functions],
-                };
+                }, agent.UserId, input.TurnId);
 
                 var calls = new List<FunctionCallContent>();
                 var stepText = new StringBuilder();
@@ -136,7 +141,7 @@ public sealed partial class BuiltInRuntime(
                                     update.ModelId ?? llmOptions.Value.EffectiveModel,
                                     (int)(usage.Details.InputTokenCount ?? 0),
                                     (int)(usage.Details.OutputTokenCount ?? 0),
-                                    null), cancellationToken);
+                                    CostOf(usage.Details)), cancellationToken);
                                 break;
                         }
                     }
@@ -180,7 +185,7 @@ public sealed partial class BuiltInRuntime(
         catch (Exception ex)
         {
             LogTurnFailed(logger, ex, input.TurnId);
-            events.TryWrite(new AgentEvent.Failed(LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex)));
+            events.TryWrite(new AgentEvent.Failed(LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex), LlmErrorFigures.For(ex)));
         }
         finally
         {
@@ -248,11 +253,14 @@ public sealed partial class BuiltInRuntime(
         }
 
         prompt.AddRange(fold.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
-        var response = await chat.GetResponseAsync(prompt, new ChatOptions { ModelId = llmOptions.Value.EffectiveModel, MaxOutputTokens = llmOptions.Value.MaxOutputTokens }, cancellationToken);
+        var response = await chat.GetResponseAsync(
+            prompt,
+            Billing.MeteringChatClient.For(new ChatOptions { ModelId = llmOptions.Value.EffectiveModel, MaxOutputTokens = llmOptions.Value.MaxOutputTokens }, agent.UserId, turnId),
+            cancellationToken);
         var summary = response.Text.Length > agentOptions.Value.MaxSummaryChars ? response.Text[..agentOptions.Value.MaxSummaryChars] : response.Text;
         await store.SaveSummaryAsync(agent.Id, summary, oldestIncludedSeq - 1, cancellationToken);
         return response.Usage is { } usage
-            ? new AgentEvent.Usage(response.ModelId ?? llmOptions.Value.EffectiveModel, (int)(usage.InputTokenCount ?? 0), (int)(usage.OutputTokenCount ?? 0), null)
+            ? new AgentEvent.Usage(response.ModelId ?? llmOptions.Value.EffectiveModel, (int)(usage.InputTokenCount ?? 0), (int)(usage.OutputTokenCount ?? 0), CostOf(usage))
             : null;
     }
 
@@ -279,6 +287,9 @@ public sealed partial class BuiltInRuntime(
             return $"Error: the arguments do not fit the tool ({ex.GetType().Name}).";
         }
     }
+
+    private static decimal? CostOf(UsageDetails details) =>
+        details.AdditionalCounts?.TryGetValue(Billing.MeteringChatClient.CostKey, out var nanos) == true ? Billing.PriceTable.ToUsd(nanos) : null;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Turn {TurnId} failed")]
     private static partial void LogTurnFailed(ILogger logger, Exception exception, Guid turnId);

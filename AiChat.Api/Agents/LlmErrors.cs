@@ -11,9 +11,13 @@ public static class LlmErrors
     public const string Rejected = "llm_rejected";
     public const string ProtocolError = "llm_protocol_error";
     public const string Failed = "llm_error";
+    public const string BudgetExceeded = "budget_exceeded";
+    public const string ModelNotPriced = "model_not_priced";
 
     public static string CodeFor(Exception exception) => exception switch
     {
+        Billing.BudgetExceededException => BudgetExceeded,
+        Billing.ModelNotPricedException => ModelNotPriced,
         ClientResultException { Status: 429 } => RateLimited,
         ClientResultException { Status: >= 400 and < 500 } => Rejected,
         ClientResultException { Status: 0 } => Unreachable,
@@ -24,11 +28,27 @@ public static class LlmErrors
 
     public static string DetailFor(Exception exception) => CodeFor(exception) switch
     {
+        BudgetExceeded or ModelNotPriced => exception.Message,
         RateLimited => "The language model is rate limiting requests. Try again shortly.",
         Rejected => $"The language model refused the request (status {(exception as ClientResultException)?.Status}).",
         Unreachable => "The language model could not be reached.",
         ProtocolError => "The language model's reply was cut off or could not be read.",
         _ => "The language model call failed.",
+    };
+}
+
+public static class LlmErrorFigures
+{
+    /// <summary>The figures a client needs to act on a refusal: what is left, what was needed.</summary>
+    public static IReadOnlyDictionary<string, object?>? For(Exception exception) => exception switch
+    {
+        Billing.BudgetExceededException budget => new Dictionary<string, object?>
+        {
+            ["remaining_usd"] = Billing.PriceTable.ToUsd(budget.RemainingNanos),
+            ["required_usd"] = Billing.PriceTable.ToUsd(budget.RequiredNanos),
+        },
+        Billing.ModelNotPricedException priced => new Dictionary<string, object?> { ["model"] = priced.Model },
+        _ => null,
     };
 }
 

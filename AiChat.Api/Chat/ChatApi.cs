@@ -214,19 +214,29 @@ public static class ChatApi
             var user = await services.Store.FindMessageAsync(turn.UserMessageId, context.RequestAborted);
             var assistant = await services.Store.FindMessageAsync(turn.AssistantMessageId, context.RequestAborted);
             var dto = MessageDto.From(assistant!);
-            return TypedResults.Ok(new TurnResult(turn.Id, MessageDto.From(user!), dto, dto.Usage));
+            var budget = await services.Ledger.GetStateAsync(turn.UserId, context.RequestAborted);
+            return TypedResults.Ok(new TurnResult(turn.Id, MessageDto.From(user!), dto, dto.Usage, budget is null ? null : new BudgetSummary(Billing.PriceTable.ToUsd(budget.Remaining))));
         }
 
         var problem = last is null ? null : JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(last.Data);
         var status = problem?.TryGetValue("status", out var value) == true ? value.GetInt32() : StatusCodes.Status500InternalServerError;
         var code = problem?.TryGetValue("code", out var c) == true ? c.GetString()! : ProblemCodes.InternalError;
         var detail = problem?.TryGetValue("detail", out var d) == true ? d.GetString()! : "The turn failed.";
-        return Problems.Of(status, code, detail, new Dictionary<string, object?>
+        var extensions = new Dictionary<string, object?>
         {
             ["turn_id"] = turn.Id,
             ["user_message_id"] = turn.UserMessageId,
             ["assistant_message_id"] = turn.AssistantMessageId,
-        });
+        };
+        foreach (var (key, element) in problem ?? [])
+        {
+            if (key is not ("type" or "title" or "status" or "detail" or "code" or "turn_id" or "instance"))
+            {
+                extensions[key] = element;
+            }
+        }
+
+        return Problems.Of(status, code, detail, extensions);
     }
 
     // Both stores keep microseconds; the events then carry the same instants as the history.
@@ -295,7 +305,7 @@ public static class ChatApi
     }
 }
 
-public sealed record ChatServices(TurnStore Store, TurnExecutor Executor, TurnFollower Follower, AgentService Agents, InstanceIdentity Instance, IOptions<ChatOptions> Options, TimeProvider Time);
+public sealed record ChatServices(TurnStore Store, TurnExecutor Executor, TurnFollower Follower, AgentService Agents, Billing.Ledger Ledger, InstanceIdentity Instance, IOptions<ChatOptions> Options, TimeProvider Time);
 
 public sealed record SendMessageRequest(string? Content);
 
@@ -312,7 +322,9 @@ public sealed record MessageDto(Guid Id, string Role, string Content, string Sta
         message.CreatedAt);
 }
 
-public sealed record TurnResult(Guid TurnId, MessageDto UserMessage, MessageDto AssistantMessage, UsageDto? Usage);
+public sealed record BudgetSummary(decimal RemainingUsd);
+
+public sealed record TurnResult(Guid TurnId, MessageDto UserMessage, MessageDto AssistantMessage, UsageDto? Usage, BudgetSummary? Budget);
 
 public sealed record HistoryPage(IReadOnlyList<MessageDto> Messages, string? NextCursor);
 

@@ -18,6 +18,7 @@ public sealed partial class TurnExecutor(
     TurnStore store,
     TurnHub hub,
     AgentService agents,
+    Billing.Ledger ledger,
     IOptions<ChatOptions> options,
     TimeProvider time,
     ILogger<TurnExecutor> logger) : IHostedService
@@ -96,7 +97,7 @@ public sealed partial class TurnExecutor(
         _running[turn.Id] = cancellation;
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = HeartbeatAsync(turn.Id, cancellation, heartbeatStop.Token);
-        var outcome = new Outcome(turn, store, hub, time);
+        var outcome = new Outcome(turn, store, hub, ledger, time);
         try
         {
             if (_stopping.IsCancellationRequested)
@@ -117,7 +118,7 @@ public sealed partial class TurnExecutor(
                     case AgentEvent.Failed failed when failed.Code == "cancelled":
                         break; // decided below, from who cancelled
                     case AgentEvent.Failed failed:
-                        await outcome.FailAsync(StatusFor(failed.Code), failed.Code, failed.Detail);
+                        await outcome.FailAsync(StatusFor(failed.Code), failed.Code, failed.Detail, failed.Extensions);
                         return;
                     default:
                         await outcome.RecordAsync(agentEvent);
@@ -182,6 +183,8 @@ public sealed partial class TurnExecutor(
 
     private static int StatusFor(string code) => code switch
     {
+        LlmErrors.BudgetExceeded => StatusCodes.Status402PaymentRequired,
+        LlmErrors.ModelNotPriced => StatusCodes.Status503ServiceUnavailable,
         LlmErrors.RateLimited => StatusCodes.Status429TooManyRequests,
         LlmErrors.Unreachable or LlmErrors.ProtocolError or LlmErrors.Failed or LlmErrors.Rejected => StatusCodes.Status502BadGateway,
         _ => StatusCodes.Status502BadGateway,
@@ -248,7 +251,7 @@ public sealed partial class TurnExecutor(
     private static partial void LogHeartbeatFailed(ILogger logger, Exception exception, Guid turnId);
 
     /// <summary>What a turn has said so far, and how it ends: every event is stored before followers are woken.</summary>
-    private sealed class Outcome(TurnRecord turn, TurnStore store, TurnHub hub, TimeProvider time)
+    private sealed class Outcome(TurnRecord turn, TurnStore store, TurnHub hub, Billing.Ledger ledger, TimeProvider time)
     {
         private readonly StringBuilder _text = new();
         private int _seq = turn.LastEventSeq;
@@ -272,7 +275,8 @@ public sealed partial class TurnExecutor(
                     break;
             }
 
-            if (TurnEvents.From(_seq + 1, agentEvent) is { } stored)
+            var budget = agentEvent is AgentEvent.Usage ? await BudgetAsync() : null;
+            if (TurnEvents.From(_seq + 1, agentEvent, budget) is { } stored)
             {
                 _seq++;
                 // The turn's own token would be cancelled by a cancel request; what was said must still be stored.
@@ -294,14 +298,17 @@ public sealed partial class TurnExecutor(
                 created_at = turn.CreatedAt.AddTicks(10),
             };
             await FinishAsync(TurnStatus.Completed, null, text, MessageStatus.Complete,
-                TurnEvents.Create(_seq + 1, TurnEvents.Completed, new { assistant_message = message, usage }));
+                TurnEvents.Create(_seq + 1, TurnEvents.Completed, new { assistant_message = message, usage, budget = await BudgetAsync() }));
         }
 
         public Task CancelAsync() => FinishAsync(TurnStatus.Cancelled, "cancelled", _text.ToString(), MessageStatus.Cancelled,
             TurnEvents.Problem(_seq + 1, StatusCodes.Status409Conflict, "cancelled", "The turn was cancelled.", turn.Id));
 
-        public Task FailAsync(int status, string code, string detail) => FinishAsync(TurnStatus.Failed, code, _text.ToString(), MessageStatus.Failed,
-            TurnEvents.Problem(_seq + 1, status, code, detail, turn.Id));
+        public Task FailAsync(int status, string code, string detail, IReadOnlyDictionary<string, object?>? extensions = null) =>
+            FinishAsync(TurnStatus.Failed, code, _text.ToString(), MessageStatus.Failed, TurnEvents.Problem(_seq + 1, status, code, detail, turn.Id, extensions));
+
+        private async Task<object?> BudgetAsync() =>
+            await ledger.GetStateAsync(turn.UserId, CancellationToken.None) is { } state ? new { remaining_usd = Billing.PriceTable.ToUsd(state.Remaining) } : null;
 
         private object? Usage() => _sawUsage
             ? new { prompt_tokens = _promptTokens, completion_tokens = _completionTokens, total_tokens = _promptTokens + _completionTokens, cost_usd = _cost }

@@ -1,0 +1,174 @@
+using System.Data.Common;
+using AiChat.Api.Data;
+using Dapper;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Billing;
+
+/// <summary>The account's budget as it stands now. Amounts in nano-USD.</summary>
+public sealed record BudgetState(
+    long MaxBudget, long? PersonalLimit, long EffectiveLimit, long Spent, long Reserved, string Duration, DateTimeOffset PeriodStart, DateTimeOffset ResetsAt)
+{
+    public long Remaining => Math.Max(0, EffectiveLimit - Spent - Reserved);
+}
+
+/// <summary>The worst case of a call does not fit what is left of the budget.</summary>
+public sealed class BudgetExceededException(long remainingNanos, long requiredNanos)
+    : Exception($"The budget has {PriceTable.ToUsd(remainingNanos):0.######} USD left; this call may cost up to {PriceTable.ToUsd(requiredNanos):0.######} USD.")
+{
+    public long RemainingNanos { get; } = remainingNanos;
+
+    public long RequiredNanos { get; } = requiredNanos;
+}
+
+public sealed class BillingAccountMissingException() : Exception("The account has no billing account.");
+
+public sealed record UsageRow(string Key, long CostNanos, long PromptTokens, long CompletionTokens, long Calls);
+
+/// <summary>
+/// AiChat's ledger, the source of truth for what a user may spend: before every LLM call the worst case is reserved
+/// atomically (the account row is locked on Postgres; SQLite serialises writers), afterwards the reservation is settled
+/// to the real cost. Reservations left by a crash stop counting when they expire. The period is computed at use.
+/// </summary>
+public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimeProvider time)
+{
+    private sealed record AccountRow(long MaxBudgetNanousd, long? PersonalLimitNanousd, string Duration, DateTimeOffset PeriodAnchor);
+
+    public async Task EnsureAccountAsync(Guid userId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var now = time.GetUtcNow();
+        var insert = db.Provider == StoreProvider.Postgres
+            ? "INSERT INTO billing_accounts (user_id, max_budget_nanousd, duration, period_anchor, updated_at) VALUES (@userId, @max, @duration, @now, @now) ON CONFLICT (user_id) DO NOTHING"
+            : "INSERT OR IGNORE INTO billing_accounts (user_id, max_budget_nanousd, duration, period_anchor, updated_at) VALUES (@userId, @max, @duration, @now, @now)";
+        await connection.ExecuteAsync(new CommandDefinition(insert,
+            new { userId, max = PriceTable.ToNanos(options.Value.DefaultBudgetUsd), duration = options.Value.DefaultPeriod, now }, cancellationToken: cancellationToken));
+    }
+
+    public async Task DeleteAccountAsync(Guid userId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM billing_accounts WHERE user_id = @userId", new { userId }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<BudgetState?> GetStateAsync(Guid userId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await StateAsync(connection, null, userId, time.GetUtcNow(), lockRow: false, cancellationToken);
+    }
+
+    /// <summary>Reserves <paramref name="amount"/> if it fits; returns the reservation's id, or throws <see cref="BudgetExceededException"/>.</summary>
+    public async Task<Guid> ReserveAsync(Guid userId, Guid? turnId, string model, long amount, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var state = await StateAsync(connection, transaction, userId, now, lockRow: true, cancellationToken) ?? throw new BillingAccountMissingException();
+        if (amount > state.Remaining)
+        {
+            throw new BudgetExceededException(state.Remaining, amount);
+        }
+
+        var id = Guid.NewGuid();
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO ledger_entries (id, user_id, kind, state, amount_nanousd, reserved_nanousd, model, turn_id, created_at, expires_at)
+            VALUES (@id, @userId, 'llm_call', 'held', @amount, @amount, @model, @turnId, @now, @expires)
+            """,
+            new { id, userId, amount, model, turnId, now, expires = now + options.Value.ReservationTtl }, transaction, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+        return id;
+    }
+
+    /// <summary>
+    /// Settles a reservation to the real cost. A cost above the reservation is capped at it (and reported), so the
+    /// budget is never overspent: the reservation is the most the call was allowed to cost.
+    /// </summary>
+    public async Task<(long Charged, bool Capped)> SettleAsync(Guid reservationId, long actual, int promptTokens, int completionTokens, string model)
+    {
+        await using var connection = await db.OpenAsync();
+        var reserved = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT reserved_nanousd FROM ledger_entries WHERE id = @reservationId AND state = 'held'", new { reservationId })) ?? actual;
+        var charged = Math.Min(actual, reserved);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE ledger_entries SET state = 'settled', amount_nanousd = @charged, prompt_tokens = @promptTokens,
+                completion_tokens = @completionTokens, model = @model, expires_at = NULL
+            WHERE id = @reservationId AND state = 'held'
+            """,
+            new { reservationId, charged, promptTokens, completionTokens, model }));
+        return (charged, actual > reserved);
+    }
+
+    public async Task ReleaseAsync(Guid reservationId)
+    {
+        await using var connection = await db.OpenAsync();
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE ledger_entries SET state = 'released', amount_nanousd = 0, expires_at = NULL WHERE id = @reservationId AND state = 'held'", new { reservationId }));
+    }
+
+    public async Task<bool> SetPersonalLimitAsync(Guid userId, long? limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE billing_accounts SET personal_limit_nanousd = @limit, updated_at = @now WHERE user_id = @userId",
+            new { userId, limit, now = time.GetUtcNow() }, cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>An admin's grant: the budget and, optionally, its period; a personal limit above the new grant is lowered to it.</summary>
+    public async Task<bool> SetGrantAsync(Guid userId, long maxBudget, string? duration, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE billing_accounts SET max_budget_nanousd = @maxBudget, duration = COALESCE(@duration, duration),
+                personal_limit_nanousd = CASE WHEN personal_limit_nanousd > @maxBudget THEN @maxBudget ELSE personal_limit_nanousd END,
+                updated_at = @now
+            WHERE user_id = @userId
+            """,
+            new { userId, maxBudget, duration, now = time.GetUtcNow() }, cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>Settled usage between two instants, grouped by UTC day or by model.</summary>
+    public async Task<IReadOnlyList<UsageRow>> UsageAsync(Guid userId, DateTimeOffset from, DateTimeOffset to, string groupBy, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(DateTimeOffset CreatedAt, string? Model, long Amount, long? Prompt, long? Completion)>(new CommandDefinition(
+            """
+            SELECT created_at, model, CAST(amount_nanousd AS BIGINT), CAST(prompt_tokens AS BIGINT), CAST(completion_tokens AS BIGINT) FROM ledger_entries
+            WHERE user_id = @userId AND state = 'settled' AND created_at >= @from AND created_at < @to
+            """,
+            new { userId, from, to }, cancellationToken: cancellationToken));
+        return rows
+            .GroupBy(r => groupBy == "model" ? r.Model ?? "unknown" : r.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new UsageRow(g.Key, g.Sum(r => r.Amount), g.Sum(r => r.Prompt ?? 0), g.Sum(r => r.Completion ?? 0), g.Count()))
+            .ToList();
+    }
+
+    private async Task<BudgetState?> StateAsync(DbConnection connection, DbTransaction? transaction, Guid userId, DateTimeOffset now, bool lockRow, CancellationToken cancellationToken)
+    {
+        // On Postgres the row lock makes concurrent reservations of one user queue; SQLite's write transaction already does.
+        var account = await connection.QuerySingleOrDefaultAsync<AccountRow>(new CommandDefinition(
+            "SELECT max_budget_nanousd AS MaxBudgetNanousd, personal_limit_nanousd AS PersonalLimitNanousd, duration, period_anchor AS PeriodAnchor FROM billing_accounts WHERE user_id = @userId"
+                + (lockRow && db.Provider == StoreProvider.Postgres ? " FOR UPDATE" : ""),
+            new { userId }, transaction, cancellationToken: cancellationToken));
+        if (account is null)
+        {
+            return null;
+        }
+
+        var (start, end) = BudgetPeriod.Current(account.PeriodAnchor, account.Duration, now);
+        var sums = await connection.QuerySingleAsync<(long? Spent, long? Reserved)>(new CommandDefinition(
+            """
+            SELECT
+                CAST(SUM(CASE WHEN state = 'settled' THEN amount_nanousd ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN state = 'held' AND expires_at > @now THEN amount_nanousd ELSE 0 END) AS BIGINT)
+            FROM ledger_entries
+            WHERE user_id = @userId AND created_at >= @start AND created_at < @end AND state IN ('settled', 'held')
+            """,
+            new { userId, start, end, now }, transaction, cancellationToken: cancellationToken));
+        var effective = Math.Min(account.MaxBudgetNanousd, account.PersonalLimitNanousd ?? long.MaxValue);
+        return new BudgetState(account.MaxBudgetNanousd, account.PersonalLimitNanousd, effective, sums.Spent ?? 0, sums.Reserved ?? 0, account.Duration, start, end);
+    }
+}
