@@ -28,6 +28,7 @@ app.MapAdminApi();
 app.MapAgentApi();
 app.MapChatApi();
 app.MapBudgetApi();
+app.MapMeteringProxy();
 
 app.Run();
 

@@ -1,0 +1,150 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AiChat.Api.Agents;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Billing;
+
+/// <summary>
+/// <c>/internal/llm/v1</c>: an OpenAI-compatible endpoint for the agent runtime's own LLM calls (Letta). The bearer key
+/// names the user (a per-user key signed with the internal secret), every call is reserved, forwarded to the configured
+/// model (or the offline model) and settled like the built-in runtime's own calls. The gateway never routes it.
+/// </summary>
+public static class MeteringProxyApi
+{
+    public static IEndpointRouteBuilder MapMeteringProxy(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/internal/llm/v1").ExcludeFromDescription();
+
+        group.MapGet("/models", ListModels);
+        group.MapPost("/chat/completions", CompleteAsync);
+
+        return app;
+    }
+
+    public static IResult ListModels(HttpContext context, IInternalLlmKeys keys, IOptions<LlmOptions> llm) =>
+        UserOf(context, keys) is null
+            ? Error(StatusCodes.Status401Unauthorized, "invalid_api_key", "A per-user AiChat key is required.")
+            : Results.Json(new { @object = "list", data = new[] { new { id = llm.Value.EffectiveModel, @object = "model", owned_by = "aichat" } } });
+
+    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
+    {
+        if (UserOf(context, keys) is not { } userId)
+        {
+            return Error(StatusCodes.Status401Unauthorized, "invalid_api_key", "A per-user AiChat key is required.");
+        }
+
+        JsonObject request;
+        List<ChatMessage> messages;
+        ChatOptions options;
+        try
+        {
+            request = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject ?? throw new JsonException("not an object");
+            (messages, options) = OpenAiWire.ReadRequest(request, llm.Value);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_request_error", "The request is not a chat completion request.");
+        }
+
+        var metered = new MeteringChatClient(model, ledger, prices, tokens, llm);
+        MeteringChatClient.For(options, userId, null);
+        var stream = request["stream"]?.GetValue<bool>() == true;
+        try
+        {
+            if (!stream)
+            {
+                var response = await metered.GetResponseAsync(messages, options, context.RequestAborted);
+                return Results.Json(OpenAiWire.Completion(response, options.ModelId!));
+            }
+
+            // Reserve before the first byte, so a refusal is still an ordinary error response.
+            var updates = metered.GetStreamingResponseAsync(messages, options, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
+            var first = await updates.MoveNextAsync();
+            return new OpenAiStreamResult(updates, first, options.ModelId!, request["stream_options"]?["include_usage"]?.GetValue<bool>() == true);
+        }
+        catch (BudgetExceededException budget)
+        {
+            return Error(StatusCodes.Status402PaymentRequired, "budget_exceeded", budget.Message);
+        }
+        catch (ModelNotPricedException priced)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, "model_not_priced", priced.Message);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return Error(StatusCodes.Status502BadGateway, LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex));
+        }
+    }
+
+    private static Guid? UserOf(HttpContext context, IInternalLlmKeys keys)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? keys.UserFor(header["Bearer ".Length..].Trim()) : null;
+    }
+
+    private static IResult Error(int status, string type, string message) =>
+        Results.Json(new { error = new { message, type, param = (string?)null, code = status.ToString(System.Globalization.CultureInfo.InvariantCulture) } }, statusCode: status);
+
+    /// <summary>Streams chat completion chunks as OpenAI does, ending with a usage chunk (when asked) and <c>[DONE]</c>.</summary>
+    private sealed class OpenAiStreamResult(IAsyncEnumerator<ChatResponseUpdate> updates, bool hasFirst, string model, bool includeUsage) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext context)
+        {
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            var id = $"chatcmpl-{Guid.NewGuid():N}";
+            await using (updates)
+            {
+                var more = hasFirst;
+                UsageDetails? usage = null;
+                ChatFinishReason? finish = null;
+                var toolIndex = 0;
+                while (more)
+                {
+                    var update = updates.Current;
+                    finish = update.FinishReason ?? finish;
+                    foreach (var content in update.Contents)
+                    {
+                        switch (content)
+                        {
+                            case TextContent { Text.Length: > 0 } text:
+                                await WriteAsync(context, OpenAiWire.Chunk(id, model, new JsonObject { ["content"] = text.Text }, null));
+                                break;
+                            case FunctionCallContent call:
+                                await WriteAsync(context, OpenAiWire.Chunk(id, model, new JsonObject { ["tool_calls"] = new JsonArray(OpenAiWire.ToolCall(call, toolIndex++)) }, null));
+                                break;
+                            case UsageContent used:
+                                usage = used.Details;
+                                break;
+                        }
+                    }
+
+                    more = await updates.MoveNextAsync();
+                }
+
+                await WriteAsync(context, OpenAiWire.Chunk(id, model, new JsonObject(), OpenAiWire.FinishReason(finish)));
+                if (includeUsage && usage is not null)
+                {
+                    await WriteAsync(context, new JsonObject
+                    {
+                        ["id"] = id,
+                        ["object"] = "chat.completion.chunk",
+                        ["model"] = model,
+                        ["choices"] = new JsonArray(),
+                        ["usage"] = OpenAiWire.Usage(usage),
+                    });
+                }
+
+                await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+            }
+        }
+
+        private static async Task WriteAsync(HttpContext context, JsonObject chunk)
+        {
+            await context.Response.WriteAsync($"data: {chunk.ToJsonString()}\n\n", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AiChat.Api.Agents;
+using Microsoft.Extensions.AI;
+
+namespace AiChat.Api.Billing;
+
+/// <summary>The OpenAI chat-completions wire format, read into and written from <c>Microsoft.Extensions.AI</c> types (no HTTP here).</summary>
+public static class OpenAiWire
+{
+    public static (List<ChatMessage> Messages, ChatOptions Options) ReadRequest(JsonObject request, LlmOptions llm)
+    {
+        var messages = new List<ChatMessage>();
+        foreach (var node in request["messages"]?.AsArray() ?? throw new JsonException("messages are required"))
+        {
+            var message = node!.AsObject();
+            var role = message["role"]!.GetValue<string>();
+            var text = Text(message["content"]);
+            switch (role)
+            {
+                case "system" or "developer":
+                    messages.Add(new ChatMessage(ChatRole.System, text));
+                    break;
+                case "user":
+                    messages.Add(new ChatMessage(ChatRole.User, text));
+                    break;
+                case "assistant":
+                    var contents = new List<AIContent>();
+                    if (!string.IsNullOrEmpty(text))
+                    {
+                        contents.Add(new TextContent(text));
+                    }
+
+                    foreach (var call in message["tool_calls"]?.AsArray() ?? [])
+                    {
+                        var function = call!["function"]!;
+                        var arguments = function["arguments"]?.GetValue<string>();
+                        contents.Add(new FunctionCallContent(
+                            call["id"]!.GetValue<string>(),
+                            function["name"]!.GetValue<string>(),
+                            string.IsNullOrWhiteSpace(arguments) ? new Dictionary<string, object?>() : JsonSerializer.Deserialize<Dictionary<string, object?>>(arguments)));
+                    }
+
+                    messages.Add(new ChatMessage(ChatRole.Assistant, contents));
+                    break;
+                case "tool":
+                    messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(message["tool_call_id"]!.GetValue<string>(), text)]));
+                    break;
+                default:
+                    throw new JsonException($"unknown role {role}");
+            }
+        }
+
+        var tools = (request["tools"]?.AsArray() ?? [])
+            .Select(tool => tool!["function"]!)
+            .Select(function => (AITool)AIFunctionFactory.CreateDeclaration(
+                function["name"]!.GetValue<string>(),
+                function["description"]?.GetValue<string>() ?? "",
+                JsonSerializer.SerializeToElement(function["parameters"] ?? new JsonObject { ["type"] = "object" })))
+            .ToList();
+        var maxTokens = (request["max_completion_tokens"] ?? request["max_tokens"])?.GetValue<int>();
+        return (messages, new ChatOptions
+        {
+            // The metered endpoint serves the configured model whatever handle the caller names.
+            ModelId = llm.EffectiveModel,
+            MaxOutputTokens = Math.Min(maxTokens ?? llm.MaxOutputTokens, llm.MaxOutputTokens),
+            Tools = tools.Count > 0 ? tools : null,
+            Temperature = request["temperature"]?.GetValue<float>(),
+        });
+    }
+
+    public static JsonObject Completion(ChatResponse response, string model)
+    {
+        var message = new JsonObject { ["role"] = "assistant", ["content"] = response.Text.Length > 0 ? response.Text : null };
+        var calls = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Select((call, i) => (JsonNode)ToolCall(call, i)).ToArray();
+        if (calls.Length > 0)
+        {
+            message["tool_calls"] = new JsonArray(calls);
+        }
+
+        return new JsonObject
+        {
+            ["id"] = $"chatcmpl-{Guid.NewGuid():N}",
+            ["object"] = "chat.completion",
+            ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            ["model"] = model,
+            ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = message, ["finish_reason"] = FinishReason(response.FinishReason ?? (calls.Length > 0 ? ChatFinishReason.ToolCalls : ChatFinishReason.Stop)) }),
+            ["usage"] = response.Usage is null ? null : Usage(response.Usage),
+        };
+    }
+
+    public static JsonObject Chunk(string id, string model, JsonObject delta, string? finishReason) => new()
+    {
+        ["id"] = id,
+        ["object"] = "chat.completion.chunk",
+        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+        ["model"] = model,
+        ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finishReason }),
+    };
+
+    public static JsonObject ToolCall(FunctionCallContent call, int index) => new()
+    {
+        ["index"] = index,
+        ["id"] = call.CallId,
+        ["type"] = "function",
+        ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>()) },
+    };
+
+    public static JsonObject Usage(UsageDetails usage)
+    {
+        var json = new JsonObject
+        {
+            ["prompt_tokens"] = usage.InputTokenCount ?? 0,
+            ["completion_tokens"] = usage.OutputTokenCount ?? 0,
+            ["total_tokens"] = (usage.InputTokenCount ?? 0) + (usage.OutputTokenCount ?? 0),
+        };
+        if (usage.AdditionalCounts?.TryGetValue(MeteringChatClient.CostKey, out var nanos) == true)
+        {
+            json["cost"] = PriceTable.ToUsd(nanos);
+        }
+
+        return json;
+    }
+
+    public static string? FinishReason(ChatFinishReason? reason) =>
+        reason == ChatFinishReason.ToolCalls ? "tool_calls" : reason == ChatFinishReason.Length ? "length" : "stop";
+
+    private static string Text(JsonNode? content) => content switch
+    {
+        null => "",
+        JsonValue value => value.GetValue<string>(),
+        JsonArray parts => string.Concat(parts.Select(p => p?["text"]?.GetValue<string>() ?? "")),
+        _ => "",
+    };
+}

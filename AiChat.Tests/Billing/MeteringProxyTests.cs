@@ -1,0 +1,156 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using AiChat.Api.Agents;
+using AiChat.Tests.Agents;
+using AiChat.Tests.Auth;
+using AiChat.Tests.Fakes;
+using AiChat.Tests.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AiChat.Tests.Billing;
+
+/// <summary>The metered OpenAI-compatible endpoint that Letta calls: per-user keys, metering, OpenAI's wire format.</summary>
+[Trait("Category", "Billing")]
+public sealed class MeteringProxyTests
+{
+    [Fact]
+    public async Task ACallWithAUsersKeyIsAnsweredInOpenAisFormatAndChargedToThatUser()
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.Enqueue(FakeReply.Text("Hi from upstream", promptTokens: 5, completionTokens: 50));
+        await using var api = Priced(new ApiFactory(), llm);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+
+        var response = await PostAsync(client, key, new { model = "gpt-4o-mini", messages = new[] { new { role = "user", content = "hello" } }, max_tokens = 200 });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal("chat.completion", body.GetProperty("object").GetString());
+        Assert.Equal("Hi from upstream", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal(5, body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        var budget = await (await client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal((5 * 0.15m + 50 * 0.60m) / 1_000_000m, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Equal(200, Assert.Single(llm.Requests).MaxTokens);
+    }
+
+    [Fact]
+    public async Task AStreamedCallWithToolsComesBackAsChunksWithUsage()
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.Enqueue(FakeReply.ToolCall("send_message", """{"message":"hello"}"""));
+        await using var api = Priced(new ApiFactory(), llm);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+
+        var response = await PostAsync(client, key, new
+        {
+            model = "gpt-4o-mini",
+            stream = true,
+            stream_options = new { include_usage = true },
+            messages = new object[] { new { role = "system", content = "be brief" }, new { role = "user", content = "hi" } },
+            tools = new[] { new { type = "function", function = new { name = "send_message", description = "Send a message", parameters = new { type = "object", properties = new { message = new { type = "string" } } } } } },
+        });
+
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var lines = (await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).Split('\n').Where(l => l.StartsWith("data: ", StringComparison.Ordinal)).Select(l => l[6..]).ToList();
+        Assert.Equal("[DONE]", lines[^1]);
+        var chunks = lines.SkipLast(1).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var call = chunks.First(c => c.GetProperty("choices").GetArrayLength() > 0 && c.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("tool_calls", out _));
+        Assert.Equal("send_message", call.GetProperty("choices")[0].GetProperty("delta").GetProperty("tool_calls")[0].GetProperty("function").GetProperty("name").GetString());
+        Assert.Equal("tool_calls", chunks.Last(c => c.GetProperty("choices").GetArrayLength() > 0).GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.True(chunks[^1].GetProperty("usage").GetProperty("cost").GetDecimal() > 0);
+        Assert.Equal(["send_message"], Assert.Single(llm.Requests).ToolNames);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("sk-not-ours")]
+    [InlineData("internal-secret")]
+    public async Task ACallWithoutAUsersKeyIsRefused(string? key)
+    {
+        await using var api = new ApiFactory().WithSetting("InternalLlm:Secret", "internal-secret");
+        using var client = api.CreateClient();
+
+        var response = await PostAsync(client, key, new { model = "x", messages = new[] { new { role = "user", content = "hello" } } });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("invalid_api_key", (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("error").GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task ACallOverTheBudgetIsRefusedAsLiteLlmWould()
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        await using var api = Priced(new ApiFactory(), llm).WithSetting("Billing:DefaultBudgetUsd", "0.00001");
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+
+        var response = await PostAsync(client, key, new { model = "gpt-4o-mini", stream = true, messages = new[] { new { role = "user", content = "hello" } } });
+
+        Assert.Equal(HttpStatusCode.PaymentRequired, response.StatusCode);
+        Assert.Equal("budget_exceeded", (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("error").GetProperty("type").GetString());
+        Assert.Empty(llm.Requests);
+    }
+
+    [Fact]
+    public async Task LettasOwnLlmCallsAreMeteredAsTheirUser()
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.DefaultReply = FakeReply.Text("Hello from Letta's model", promptTokens: 500, completionTokens: 20);
+        await using var letta = await FakeLetta.StartAsync(LogSink.Secret("letta-" + Guid.NewGuid().ToString("N")));
+        var port = FreePort();
+        await using var api = Priced(new ApiFactory(), llm)
+            .WithSetting("Agents:Runtime", "Letta")
+            .WithSetting("Letta:BaseUrl", letta.Url.ToString())
+            .WithSetting("Letta:Password", letta.Password)
+            .WithSetting("Letta:LlmBaseUrl", $"http://127.0.0.1:{port}/internal/llm/v1");
+        api.UseKestrel(port);
+        api.StartServer();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var pair = await client.RegisterAsync();
+
+        var events = await api.RunTurnAsync(pair.UserId, "hi");
+
+        Assert.Equal("Hello from Letta's model", events.Answer());
+        var call = Assert.Single(letta.LlmCalls);
+        Assert.Equal(200, call.Status);
+        var budget = await (await client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal((500 * 0.15m + 20 * 0.60m) / 1_000_000m, budget.GetProperty("spent_usd").GetDecimal());
+    }
+
+    private static ApiFactory Priced(ApiFactory api, FakeOpenAi llm) => api
+        .WithSetting("Llm:Endpoint", llm.BaseUrl.ToString())
+        .WithSetting("Llm:ApiKey", llm.ApiKey)
+        .WithSetting("Llm:Model", "gpt-4o-mini")
+        .WithSetting("Llm:MaxOutputTokens", "300");
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient client, string? key, object body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/internal/llm/v1/chat/completions")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"),
+        };
+        if (key is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return client.SendAsync(request, TestContext.Current.CancellationToken);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
