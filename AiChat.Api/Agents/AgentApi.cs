@@ -32,15 +32,13 @@ public static class AgentApi
     public static async Task<Ok<AgentStatusDto>> GetStatusAsync(HttpContext context, AgentService agents, CancellationToken cancellationToken)
     {
         var (agent, runtime) = await ResolveAsync(context, agents);
-        {
-            var busy = await agents.IsBusyAsync(agent, cancellationToken);
-            var blocks = await runtime.GetBlocksAsync(agent, cancellationToken);
-            var passages = await runtime.CountArchivalAsync(agent, cancellationToken);
-            var agentContext = await runtime.GetContextAsync(agent, cancellationToken);
-            return TypedResults.Ok(new AgentStatusDto(
-                agent.Id, agent.Runtime, busy ? "busy" : "ready", agent.Model, agent.CreatedAt, agent.LastActiveAt, agentContext.MessageCount,
-                new MemoryCounts(blocks.Count, passages), new ContextDto(agentContext.Tokens, agentContext.Window)));
-        }
+        var busy = await agents.IsBusyAsync(agent, cancellationToken);
+        var blocks = await runtime.GetBlocksAsync(agent, cancellationToken);
+        var passages = await runtime.CountArchivalAsync(agent, cancellationToken);
+        var agentContext = await runtime.GetContextAsync(agent, cancellationToken);
+        return TypedResults.Ok(new AgentStatusDto(
+            agent.Id, agent.Runtime, busy ? "busy" : "ready", agent.Model, agent.CreatedAt, agent.LastActiveAt, agentContext.MessageCount,
+            new MemoryCounts(blocks.Count, passages), new ContextDto(agentContext.Tokens, agentContext.Window)));
     }
 
     public static async Task<Ok<MemoryDto>> GetMemoryAsync(HttpContext context, AgentService agents, CancellationToken cancellationToken)
@@ -86,22 +84,20 @@ public static class AgentApi
         }
 
         var (agent, runtime) = await ResolveAsync(context, agents);
+        try
         {
-            try
-            {
-                var blocks = await runtime.UpdateBlocksAsync(agent, request.Blocks!.Select(b => new BlockUpdate(b.Label!, b.Value!)).ToList(), cancellationToken);
-                return TypedResults.Ok(new MemoryDto(blocks.Select(BlockDto.From).ToList(), await runtime.CountArchivalAsync(agent, cancellationToken)));
-            }
-            catch (MemoryLimitExceededException limit)
-            {
-                return Problems.Of(StatusCodes.Status422UnprocessableEntity, MemoryLimitExceeded, limit.Message,
-                    new Dictionary<string, object?> { ["label"] = limit.Label, ["limit"] = limit.Limit, ["requested"] = limit.Requested });
-            }
-            catch (UnknownBlockException unknown)
-            {
-                return Problems.Of(StatusCodes.Status422UnprocessableEntity, UnknownBlock, unknown.Message,
-                    new Dictionary<string, object?> { ["label"] = unknown.Label });
-            }
+            var blocks = await runtime.UpdateBlocksAsync(agent, request.Blocks!.Select(b => new BlockUpdate(b.Label!, b.Value!)).ToList(), cancellationToken);
+            return TypedResults.Ok(new MemoryDto(blocks.Select(BlockDto.From).ToList(), await runtime.CountArchivalAsync(agent, cancellationToken)));
+        }
+        catch (MemoryLimitExceededException limit)
+        {
+            return Problems.Of(StatusCodes.Status422UnprocessableEntity, MemoryLimitExceeded, limit.Message,
+                new Dictionary<string, object?> { ["label"] = limit.Label, ["limit"] = limit.Limit, ["requested"] = limit.Requested });
+        }
+        catch (UnknownBlockException unknown)
+        {
+            return Problems.Of(StatusCodes.Status422UnprocessableEntity, UnknownBlock, unknown.Message,
+                new Dictionary<string, object?> { ["label"] = unknown.Label });
         }
     }
 
@@ -155,20 +151,18 @@ public static class AgentApi
         }
 
         var (agent, runtime) = await ResolveAsync(context, agents);
+        try
         {
-            try
-            {
-                // The defaults are the ones a new agent would get now, with the name from the profile.
-                var name = (await users.FindAsync(agent.UserId, cancellationToken))?.Name;
-                await agents.WithLeaseAsync(agent, ResetWait, () => runtime.ResetAsync(agent, scope, agents.Defaults(name), cancellationToken), cancellationToken);
-            }
-            catch (AgentBusyException)
-            {
-                return Problems.Of(StatusCodes.Status409Conflict, AgentBusy, "The agent is answering a message; reset it when the turn has ended.");
-            }
-
-            return TypedResults.Ok(new ResetResponse(scope.ToString().ToLowerInvariant()));
+            // The defaults are the ones a new agent would get now, with the name from the profile.
+            var name = (await users.FindAsync(agent.UserId, cancellationToken))?.Name;
+            await agents.WithLeaseAsync(agent, ResetWait, () => runtime.ResetAsync(agent, scope, agents.Defaults(name), cancellationToken), cancellationToken);
         }
+        catch (AgentBusyException)
+        {
+            return Problems.Of(StatusCodes.Status409Conflict, AgentBusy, "The agent is answering a message; reset it when the turn has ended.");
+        }
+
+        return TypedResults.Ok(new ResetResponse(scope.ToString().ToLowerInvariant()));
     }
 
     // A missing agent (404) or an unreachable runtime (503) surfaces through the exception handler as a problem.

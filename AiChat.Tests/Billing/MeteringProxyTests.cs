@@ -107,7 +107,7 @@ public sealed class MeteringProxyTests
         await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
         llm.DefaultReply = FakeReply.Text("Hello from Letta's model", promptTokens: 500, completionTokens: 20);
         await using var letta = await FakeLetta.StartAsync(LogSink.Secret("letta-" + Guid.NewGuid().ToString("N")));
-        var port = FreePort();
+        var port = Loopback.FreePort();
         await using var api = Priced(new ApiFactory(), llm)
             .WithSetting("Agents:Runtime", "Letta")
             .WithSetting("Letta:BaseUrl", letta.Url.ToString())
@@ -145,12 +145,5 @@ public sealed class MeteringProxyTests
         }
 
         return client.SendAsync(request, TestContext.Current.CancellationToken);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

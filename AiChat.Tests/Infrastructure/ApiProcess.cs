@@ -20,7 +20,7 @@ public sealed class ApiProcess : IAsyncDisposable
     public static async Task<ApiProcess> StartAsync(IReadOnlyDictionary<string, string> settings, int? port = null)
     {
         var dll = ApiAssemblyPath();
-        var address = new Uri($"http://127.0.0.1:{port ?? FreePort()}");
+        var address = new Uri($"http://127.0.0.1:{port ?? Loopback.FreePort()}");
         var start = new ProcessStartInfo("dotnet", [dll])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
@@ -98,12 +98,5 @@ public sealed class ApiProcess : IAsyncDisposable
 
         var dll = Path.Combine(root?.FullName ?? throw new InvalidOperationException("AiChat.sln not found above the test output."), "AiChat.Api", "bin", configuration, "net10.0", "AiChat.Api.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the solution first.", dll);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

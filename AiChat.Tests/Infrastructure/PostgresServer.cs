@@ -117,7 +117,7 @@ public sealed class PostgresServer : IAsyncLifetime
         _pgCtl = Path.Combine(bin, "pg_ctl");
         _clusterDirectory = Path.Combine(Path.GetTempPath(), $"aichat-pg-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(_clusterDirectory);
-        var port = FreePort();
+        var port = Loopback.FreePort();
 
         // initdb refuses to run as root: as root, the cluster belongs to the postgres user.
         if (Environment.UserName == "root")
@@ -131,12 +131,6 @@ public sealed class PostgresServer : IAsyncLifetime
         return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres";
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static async Task RunAsync(string file, string[] arguments, bool allowFailure = false)
     {
