@@ -179,7 +179,7 @@ public sealed partial class LiteLlmClient
         if (reply.Status >= 500)
         {
             LogUnavailable(_logger, what, reply.Status.ToString(CultureInfo.InvariantCulture));
-            throw new LiteLlmUnavailableException($"LiteLLM failed to {what}: {Describe(reply)}.");
+            throw new LiteLlmUnavailableException($"LiteLLM failed to {what}: {Describe(reply.Status, LiteLlmErrors.Read(reply.Body))}.");
         }
 
         return reply;
@@ -206,16 +206,16 @@ public sealed partial class LiteLlmClient
     {
         var error = LiteLlmErrors.Read(reply.Body);
         LogRefused(_logger, what, reply.Status, error?.Type);
-        return new LiteLlmRefusedException(reply.Status, error?.Type, $"LiteLLM refused to {what}: {Describe(reply, key)}.");
+        return new LiteLlmRefusedException(reply.Status, error?.Type, $"LiteLLM refused to {what}: {Describe(reply.Status, error, key)}.");
     }
 
-    private string Describe(Reply reply, string? key = null)
+    // Status, type and LiteLLM's message with every key masked: some messages echo the key they were given.
+    private string Describe(int status, LiteLlmError? error, string? key = null)
     {
-        var error = LiteLlmErrors.Read(reply.Body);
-        var status = reply.Status.ToString(CultureInfo.InvariantCulture);
         var type = error?.Type is { Length: > 0 } t ? $" {t}" : "";
         var message = LiteLlmErrors.Redact(error?.Message, _options.MasterKey, key);
-        return message.Length > 0 ? $"{status}{type} ({message})" : status + type;
+        var code = status.ToString(CultureInfo.InvariantCulture);
+        return message.Length > 0 ? $"{code}{type} ({message})" : code + type;
     }
 
     // Current versions answer 409; versions that answered 400 said so in the message.

@@ -36,7 +36,7 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly Dictionary<string, FakeUser> _users = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FakeKey> _keys = new(StringComparer.Ordinal);
-    private readonly List<Request> _requests = [];
+    private readonly List<RecordedRequest> _requests = [];
     private readonly Queue<QueuedReply> _replies = new();
     private Failure? _nextFailure;
     private int _budgetErrorStatus = StatusCodes.Status429TooManyRequests;
@@ -89,7 +89,7 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
     /// <summary>Every request received, including refused ones, in arrival order.</summary>
     public IReadOnlyList<Request> Requests
     {
-        get { lock (_gate) { return _requests.ToArray(); } }
+        get { lock (_gate) { return _requests.Select(r => new Request(r.Method, r.Path, r.Query, r.Authorization, r.Body, r.Status)).ToArray(); } }
     }
 
     public static async Task<FakeLiteLlm> StartAsync(string? masterKey = null)
@@ -215,10 +215,20 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
         ctx.Items[BodyItem] = body;
         var path = ctx.Request.Path.Value ?? "";
         var authorization = ctx.Request.Headers.Authorization.Count > 0 ? ctx.Request.Headers.Authorization.ToString() : null;
+        var recorded = new RecordedRequest(ctx.Request.Method, path, ctx.Request.QueryString.Value ?? "", authorization, body);
+        ctx.Response.OnStarting(() =>
+        {
+            lock (_gate)
+            {
+                recorded.Status = ctx.Response.StatusCode;
+            }
+
+            return Task.CompletedTask;
+        });
         Failure? failure = null;
         lock (_gate)
         {
-            _requests.Add(new Request(ctx.Request.Method, path, ctx.Request.QueryString.Value ?? "", authorization, body));
+            _requests.Add(recorded);
             if (!path.StartsWith("/health", StringComparison.Ordinal))
             {
                 failure = _nextFailure;
@@ -628,7 +638,7 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
 
     private static KeyState Snapshot(FakeKey key) => new(key.Raw, key.Token, key.UserId, key.Alias, key.TeamId, key.Metadata, key.Spend);
 
-    // Daily durations reset at UTC midnight and monthly ones on the 1st, as LiteLLM aligns them; shorter ones from now.
+    // Kept simple: days count from today's UTC midnight, months from the 1st, shorter units from now.
     private static DateTimeOffset? ResetAt(string? duration, DateTimeOffset now)
     {
         if (duration is null || DurationPattern().Match(duration) is not { Success: true } match)
@@ -742,14 +752,24 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
     /// <summary>A virtual key: its raw value, LiteLLM's hash of it, its user, alias, team and metadata (JSON).</summary>
     public sealed record KeyState(string Raw, string Token, string? UserId, string? Alias, string? TeamId, string Metadata, decimal Spend);
 
-    /// <summary>One request as received, whatever the answer.</summary>
-    public sealed record Request(string Method, string Path, string Query, string? Authorization, string Body);
+    /// <summary>One request as received, and the status it was answered with (0 until the answer starts).</summary>
+    public sealed record Request(string Method, string Path, string Query, string? Authorization, string Body, int Status);
 
     private sealed record QueuedReply(string Text, int? PromptTokens, int? CompletionTokens);
 
     private sealed record Failure(int Status, string Type, string Message);
 
     private sealed record Billing(string Text, int PromptTokens, int CompletionTokens, decimal Cost);
+
+    private sealed class RecordedRequest(string method, string path, string query, string? authorization, string body)
+    {
+        public string Method { get; } = method;
+        public string Path { get; } = path;
+        public string Query { get; } = query;
+        public string? Authorization { get; } = authorization;
+        public string Body { get; } = body;
+        public int Status { get; set; }
+    }
 
     private sealed class FakeUser(string userId)
     {
