@@ -17,6 +17,7 @@ public static class LlmErrors
     public static string CodeFor(Exception exception) => exception switch
     {
         Billing.BudgetExceededException => BudgetExceeded,
+        ClientResultException liteLlm when Billing.LiteLlmErrors.IsBudgetExceeded(liteLlm) => BudgetExceeded,
         Billing.ModelNotPricedException => ModelNotPriced,
         ClientResultException { Status: 429 } => RateLimited,
         ClientResultException { Status: >= 400 and < 500 } => Rejected,
@@ -28,6 +29,7 @@ public static class LlmErrors
 
     public static string DetailFor(Exception exception) => CodeFor(exception) switch
     {
+        BudgetExceeded when exception is ClientResultException => "The budget is used up (LiteLLM refused the call).",
         BudgetExceeded or ModelNotPriced => exception.Message,
         RateLimited => "The language model is rate limiting requests. Try again shortly.",
         Rejected => $"The language model refused the request (status {(exception as ClientResultException)?.Status}).",

@@ -1,5 +1,6 @@
 using AiChat.Api.Auth;
 using AiChat.Api.Users;
+using Microsoft.AspNetCore.DataProtection;
 
 namespace AiChat.Api.Billing;
 
@@ -13,6 +14,24 @@ public static class BillingExtensions
         builder.Services.AddSingleton<Ledger>();
         builder.Services.AddSingleton<IProvisioningStep, BillingStep>();
         builder.Services.AddSingleton<IAccountPart, BillingPart>();
+
+        // Full profile: every account also gets a LiteLLM user and virtual key, and LLM calls go through LiteLLM with it.
+        builder.AddLiteLlm();
+        var liteLlm = builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>() ?? new LiteLlmOptions();
+        if (liteLlm.Enabled)
+        {
+            var directory = builder.Configuration["Store:DataDirectory"] ?? "App_Data";
+            directory = Path.IsPathRooted(directory) ? directory : Path.Combine(builder.Environment.ContentRootPath, directory);
+            builder.Services.AddDataProtection()
+                .SetApplicationName("AiChat")
+                .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(directory, "keys", "data-protection")));
+            builder.Services.AddSingleton<LiteLlmKeyStore>();
+            builder.Services.AddSingleton<IProvisioningStep, LiteLlmStep>();
+            builder.Services.AddSingleton<IBudgetSync, LiteLlmBudgetSync>();
+            builder.Services.AddTransient<LiteLlmUserKeyHandler>();
+            builder.Services.AddHttpClient(Agents.LlmExtensions.HttpClientName).AddHttpMessageHandler<LiteLlmUserKeyHandler>();
+        }
+
         return builder;
     }
 }

@@ -53,6 +53,7 @@ public sealed class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTa
 
         var settled = false;
         var output = 0;
+        LlmCallContext.Set(userId);
         try
         {
             await using var stream = base.GetStreamingResponseAsync(list, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
