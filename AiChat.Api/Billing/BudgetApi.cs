@@ -28,7 +28,7 @@ public static class BudgetApi
 
     /// <summary>A user may lower their own spending below the grant (or lift that limit back up to it); raising the grant is an admin's.</summary>
     public static async Task<Results<Ok<BudgetDto>, ProblemHttpResult>> SetPersonalLimitAsync(
-        PersonalLimitRequest request, HttpContext context, Ledger ledger, CancellationToken cancellationToken)
+        PersonalLimitRequest request, HttpContext context, Ledger ledger, IEnumerable<IBudgetSync> syncs, CancellationToken cancellationToken)
     {
         var userId = context.User.UserId();
         if (request.PersonalLimitUsd is < 0)
@@ -51,7 +51,13 @@ public static class BudgetApi
         }
 
         await ledger.SetPersonalLimitAsync(userId, limit, cancellationToken);
-        return TypedResults.Ok(BudgetDto.From((await ledger.GetStateAsync(userId, cancellationToken))!));
+        var updated = (await ledger.GetStateAsync(userId, cancellationToken))!;
+        foreach (var sync in syncs)
+        {
+            await sync.BudgetChangedAsync(userId, updated, cancellationToken);
+        }
+
+        return TypedResults.Ok(BudgetDto.From(updated));
     }
 
     public static async Task<Results<Ok<UsageReport>, ProblemHttpResult>> GetUsageAsync(

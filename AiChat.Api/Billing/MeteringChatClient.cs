@@ -65,7 +65,8 @@ public sealed class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTa
                 {
                     var prompt = (int)(usage.Details.InputTokenCount ?? promptEstimate);
                     var completion = (int)(usage.Details.OutputTokenCount ?? output);
-                    var (charged, _) = await ledger.SettleAsync(reservation, prices.CostNanos(update.ModelId ?? model, prompt, completion), prompt, completion, update.ModelId ?? model);
+                    var cost = ReportedCost(update) is { } reported ? PriceTable.ToNanos(reported) : prices.CostNanos(update.ModelId ?? model, prompt, completion);
+                    var (charged, _) = await ledger.SettleAsync(reservation, cost, prompt, completion, update.ModelId ?? model);
                     settled = true;
                     usage.Details.AdditionalCounts ??= [];
                     usage.Details.AdditionalCounts[CostKey] = charged;
@@ -89,6 +90,25 @@ public sealed class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTa
                 }
             }
         }
+    }
+
+    /// <summary>The cost LiteLLM puts in its usage chunk (<c>usage.cost</c>), when the call went through LiteLLM.</summary>
+    private static decimal? ReportedCost(ChatResponseUpdate update)
+    {
+        var usage = update.RawRepresentation switch
+        {
+            OpenAI.Chat.StreamingChatCompletionUpdate streaming => streaming.Usage,
+            OpenAI.Chat.ChatCompletion completion => completion.Usage,
+            _ => null,
+        };
+        if (usage is null)
+        {
+            return null;
+        }
+
+        // The OpenAI SDK keeps fields it does not know; writing the usage back out brings LiteLLM's "cost" with it.
+        using var json = JsonDocument.Parse(System.ClientModel.Primitives.ModelReaderWriter.Write(usage).ToString());
+        return json.RootElement.TryGetProperty("cost", out var cost) && cost.ValueKind == JsonValueKind.Number && cost.GetDecimal() >= 0 ? cost.GetDecimal() : null;
     }
 
     private int ToolTokens(ChatOptions? options) =>

@@ -40,7 +40,6 @@ public sealed class LedgerTests(PostgresServer postgres)
     public async Task TwoInstancesOnOnePostgresStillAdmitNoMoreThanFit()
     {
         var connectionString = await postgres.CreateDatabaseAsync();
-        await using var first = await TestStore.CreateAsync(StoreProvider.Postgres, postgres);
         await using var one = Npgsql.NpgsqlDataSource.Create(connectionString);
         await using var two = Npgsql.NpgsqlDataSource.Create(connectionString);
         var dbOne = AiChatDb.ForPostgres(one, connectionString);

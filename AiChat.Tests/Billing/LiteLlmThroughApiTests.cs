@@ -80,6 +80,32 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheCostLiteLlmReportsIsWhatTheLedgerRecords()
+    {
+        var pair = await _client.RegisterAsync();
+        _liteLlm.PromptTokenPriceUsd = 0.000001m;
+        _liteLlm.CompletionTokenPriceUsd = 0.000002m;
+        _liteLlm.QueueReply("priced by LiteLLM", promptTokens: 10, completionTokens: 5);
+
+        var (_, reader) = await SseReader.OpenAsync(_client, SseReader.Send(pair.AccessToken, "hi"));
+        var events = await reader.ReadAllAsync();
+
+        Assert.Equal(0.00002m, events.Single(e => e.Event == "usage").Data.GetProperty("cost_usd").GetDecimal());
+        var budget = await (await _client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal(0.00002m, budget.GetProperty("spent_usd").GetDecimal());
+    }
+
+    [Fact]
+    public async Task APersonalLimitReachesLiteLlm()
+    {
+        var pair = await _client.RegisterAsync();
+
+        await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/user/budget", pair.AccessToken, new { personal_limit_usd = 4m });
+
+        Assert.Equal(4m, _liteLlm.User(pair.UserId)!.MaxBudget);
+    }
+
+    [Fact]
     public async Task AGrantChangeReachesLiteLlm()
     {
         var pair = await _client.RegisterAsync();

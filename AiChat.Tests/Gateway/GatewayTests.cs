@@ -99,7 +99,9 @@ public sealed class GatewayTests : IAsyncLifetime
 
         Assert.Equal(0, Volatile.Read(ref _internalHits));
         using var direct = new HttpClient { BaseAddress = _system.ApiAddress };
-        Assert.Equal(HttpStatusCode.OK, (await direct.GetAsync("/internal/llm/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+        // Both exist on the API itself: the metering endpoint (which wants a per-user key) and the test's catch-all.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await direct.GetAsync("/internal/llm/v1/models", TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await direct.GetAsync("/internal/other", TestContext.Current.CancellationToken)).StatusCode);
     }
 
     [Fact]

@@ -77,7 +77,8 @@ public sealed class PostgresServer : IAsyncLifetime
             _databases.Add(name);
         }
 
-        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = true }.ToString();
+        // A bounded pool, as in production: a server's connection slots are shared by every test running at once.
+        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, Pooling = true, MaxPoolSize = 20 }.ToString();
     }
 
     public async ValueTask DisposeAsync()
