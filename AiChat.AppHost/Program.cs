@@ -36,6 +36,8 @@ if (profile == AiChatProfile.Full)
     api.WithReference(aichatdb).WaitFor(aichatdb)
         .WithReference(liteLlm.GetEndpoint("http")).WaitFor(liteLlm)
         .WithEnvironment("LiteLlm__MasterKey", Extensions.LiteLlmMasterKey(liteLlmMasterKey))
+        .WithEnvironment("LiteLlm__BaseUrl", liteLlm.GetEndpoint("http"))
+        .WithEnvironment("Llm__Endpoint", ReferenceExpression.Create($"{liteLlm.GetEndpoint("http")}/v1"))
         .WithEnvironment("InternalLlm__Secret", internalSecret)
         .WithEnvironment("Agents__Runtime", agentRuntime);
 

@@ -150,6 +150,8 @@ public sealed class AppHostModelTests
         Assert.Equal("{litellm.bindings.http.url}", environment["services__litellm__http__0"]);
         Assert.Equal("{letta.bindings.http.url}", environment["services__letta__http__0"]);
         Assert.Equal("sk-{litellm-master-key.value}", environment["LiteLlm__MasterKey"]);
+        Assert.Equal("{litellm.bindings.http.url}", environment["LiteLlm__BaseUrl"]);
+        Assert.Equal("{litellm.bindings.http.url}/v1", environment["Llm__Endpoint"]);
         Assert.Equal("{internal-llm-secret.value}", environment["InternalLlm__Secret"]);
         Assert.Equal("{letta-password.value}", environment["Letta__Password"]);
         Assert.Equal("http://host.docker.internal:{api.bindings.http.port}/internal/llm/v1", environment["Letta__LlmBaseUrl"]);
