@@ -13,6 +13,11 @@ public sealed class LlmOptions
 
     public int MaxOutputTokens { get; set; } = 1024;
 
+    /// <summary>The embedding model served by the metering endpoint (the offline one when no endpoint is set).</summary>
+    public string EmbeddingModel { get; set; } = "text-embedding-3-small";
+
+    public string EffectiveEmbeddingModel => UsesOfflineModel ? OfflineEmbeddingGenerator.ModelName : EmbeddingModel;
+
     /// <summary>The model's context window in tokens; the prompt plus <see cref="MaxOutputTokens"/> always fit in it.</summary>
     public int ContextWindow { get; set; } = 128_000;
 

@@ -19,6 +19,7 @@ public static class MeteringProxyApi
 
         group.MapGet("/models", ListModels);
         group.MapPost("/chat/completions", CompleteAsync);
+        group.MapPost("/embeddings", EmbedAsync);
 
         return app;
     }
@@ -26,7 +27,11 @@ public static class MeteringProxyApi
     public static IResult ListModels(HttpContext context, IInternalLlmKeys keys, IOptions<LlmOptions> llm) =>
         UserOf(context, keys) is null
             ? Error(StatusCodes.Status401Unauthorized, "invalid_api_key", "A per-user AiChat key is required.")
-            : Results.Json(new { @object = "list", data = new[] { new { id = llm.Value.EffectiveModel, @object = "model", owned_by = "aichat" } } });
+            : Results.Json(new
+            {
+                @object = "list",
+                data = new[] { llm.Value.EffectiveModel, llm.Value.EffectiveEmbeddingModel }.Select(id => new { id, @object = "model", owned_by = "aichat" }),
+            });
 
     public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
     {
@@ -76,6 +81,81 @@ public static class MeteringProxyApi
         {
             return Error(StatusCodes.Status502BadGateway, LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex));
         }
+    }
+
+    /// <summary>Embeddings (archival memory), metered by their input tokens; <c>encoding_format: base64</c> as OpenAI's SDKs ask by default.</summary>
+    public static async Task<IResult> EmbedAsync(HttpContext context, IInternalLlmKeys keys, IEmbeddingGenerator<string, Embedding<float>> embeddings, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
+    {
+        if (UserOf(context, keys) is not { } userId)
+        {
+            return Error(StatusCodes.Status401Unauthorized, "invalid_api_key", "A per-user AiChat key is required.");
+        }
+
+        List<string> inputs;
+        bool base64;
+        try
+        {
+            var request = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject ?? throw new JsonException("not an object");
+            inputs = request["input"] switch
+            {
+                JsonValue single => [single.GetValue<string>()],
+                JsonArray many => many.Select(item => item!.GetValue<string>()).ToList(),
+                _ => throw new JsonException("input is required"),
+            };
+            base64 = request["encoding_format"]?.GetValue<string>() == "base64";
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_request_error", "The request is not an embeddings request.");
+        }
+
+        if (inputs.Count is 0 or > 2048)
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_request_error", "Give between 1 and 2048 inputs.");
+        }
+
+        var model = llm.Value.EffectiveEmbeddingModel;
+        var inputTokens = inputs.Sum(tokens.Count);
+        Guid reservation;
+        try
+        {
+            reservation = await ledger.ReserveAsync(userId, null, model, prices.CostNanos(model, (long)Math.Ceiling(inputTokens * 1.1), 0), context.RequestAborted);
+        }
+        catch (BudgetExceededException budget)
+        {
+            return Error(StatusCodes.Status402PaymentRequired, "budget_exceeded", budget.Message);
+        }
+        catch (ModelNotPricedException priced)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, "model_not_priced", priced.Message);
+        }
+
+        GeneratedEmbeddings<Embedding<float>> generated;
+        try
+        {
+            LlmCallContext.Set(userId);
+            generated = await embeddings.GenerateAsync(inputs, cancellationToken: context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await ledger.ReleaseAsync(reservation);
+            return Error(StatusCodes.Status502BadGateway, LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex));
+        }
+
+        var used = (int)(generated.Usage?.InputTokenCount ?? inputTokens);
+        await ledger.SettleAsync(reservation, prices.CostNanos(model, used, 0), used, 0, model);
+        return Results.Json(new
+        {
+            @object = "list",
+            model,
+            data = generated.Select((embedding, index) => new
+            {
+                @object = "embedding",
+                index,
+                embedding = base64 ? (object)Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(embedding.Vector.Span).ToArray()) : embedding.Vector.ToArray(),
+            }),
+            usage = new { prompt_tokens = used, total_tokens = used },
+        });
     }
 
     private static Guid? UserOf(HttpContext context, IInternalLlmKeys keys)

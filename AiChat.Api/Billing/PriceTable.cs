@@ -24,6 +24,7 @@ public sealed class PriceTable(IOptions<BillingOptions> options)
         ["gpt-4.1"] = (2.00m, 8.00m),
         ["text-embedding-3-small"] = (0.02m, 0m),
         ["aichat-offline"] = (0m, 0m),
+        ["aichat-offline-embedding"] = (0m, 0m),
     };
 
     public (decimal InputPerMillion, decimal OutputPerMillion) PriceOf(string model)

@@ -102,6 +102,29 @@ public sealed class MeteringProxyTests
     }
 
     [Fact]
+    public async Task EmbeddingsAreServedMeteredAndComeBackAsFloatsOrBase64()
+    {
+        await using var api = new ApiFactory();
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+        string[] texts = ["Ana plays the cello every Sunday", "On Sundays Ana plays cello", "The invoice is due next month"];
+
+        var floats = await (await PostAsync(client, key, new { model = "text-embedding-3-small", input = texts }, "/internal/llm/v1/embeddings")).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var base64 = await (await PostAsync(client, key, new { model = "text-embedding-3-small", input = texts[0], encoding_format = "base64" }, "/internal/llm/v1/embeddings")).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+
+        var vectors = floats.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("embedding").EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToList();
+        Assert.Equal(3, vectors.Count);
+        Assert.All(vectors, v => Assert.Equal(1536, v.Length));
+        Assert.True(Cosine(vectors[0], vectors[1]) > Cosine(vectors[0], vectors[2]) + 0.2, "texts about the same thing are closer");
+        var decoded = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Convert.FromBase64String(base64.GetProperty("data")[0].GetProperty("embedding").GetString()!)).ToArray();
+        Assert.Equal(vectors[0], decoded);
+        Assert.True(floats.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() > 10);
+        Assert.Equal(2, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM ledger_entries WHERE state = 'settled'"));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(client, null, new { input = "x" }, "/internal/llm/v1/embeddings")).StatusCode);
+    }
+
+    [Fact]
     public async Task LettasOwnLlmCallsAreMeteredAsTheirUser()
     {
         await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
@@ -133,9 +156,11 @@ public sealed class MeteringProxyTests
         .WithSetting("Llm:Model", "gpt-4o-mini")
         .WithSetting("Llm:MaxOutputTokens", "300");
 
-    private static Task<HttpResponseMessage> PostAsync(HttpClient client, string? key, object body)
+    private static double Cosine(float[] a, float[] b) => a.Zip(b, (x, y) => (double)x * y).Sum();
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient client, string? key, object body, string path = "/internal/llm/v1/chat/completions")
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/internal/llm/v1/chat/completions")
+        var request = new HttpRequestMessage(HttpMethod.Post, path)
         {
             Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"),
         };
