@@ -46,7 +46,7 @@ public sealed class LettaRuntimeTests
         Assert.Equal(agent.Id, agentId);
         Assert.Equal($"user-{userId:N}", agent.Name);
         Assert.Equal($"aichat-{userId:N}/gpt-4o-mini", agent.Model);
-        Assert.Equal("openai/text-embedding-3-small", agent.Embedding);
+        Assert.Equal($"aichat-{userId:N}/text-embedding-3-small", agent.Embedding);
         Assert.Equal([$"aichat-user:{userId}"], agent.Tags);
         Assert.True(agent.IncludeBaseTools);
         Assert.Equal(

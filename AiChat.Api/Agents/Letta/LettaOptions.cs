@@ -14,7 +14,8 @@ public sealed class LettaOptions
     /// <summary>The model name behind AiChat's metered endpoint; agents get the handle <c>aichat-&lt;user&gt;/&lt;Model&gt;</c>.</summary>
     public string Model { get; set; } = "gpt-4o-mini";
 
-    public string Embedding { get; set; } = "openai/text-embedding-3-small";
+    /// <summary>The embedding model behind the same metered endpoint (handle <c>aichat-&lt;user&gt;/&lt;Embedding&gt;</c>), so archival memory is charged too.</summary>
+    public string Embedding { get; set; } = "text-embedding-3-small";
 
     /// <summary>The URL at which Letta reaches AiChat's OpenAI-compatible endpoint, e.g. <c>http://host.docker.internal:5180/internal/llm/v1</c>.</summary>
     public string? LlmBaseUrl { get; set; }

@@ -40,7 +40,7 @@ public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys key
             var spec = new LettaAgentSpec(
                 AgentName(agent.UserId),
                 $"{providerName}/{settings.Model}",
-                settings.Embedding,
+                $"{providerName}/{settings.Embedding}",
                 defaults.Blocks,
                 [UserTag(agent.UserId)]);
             var agentId = await letta.CreateAgentAsync(spec, cancellationToken);
