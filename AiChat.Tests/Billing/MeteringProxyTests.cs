@@ -16,7 +16,7 @@ namespace AiChat.Tests.Billing;
 
 /// <summary>The metered OpenAI-compatible endpoint that Letta calls: per-user keys, metering, OpenAI's wire format.</summary>
 [Trait("Category", "Billing")]
-public sealed class MeteringProxyTests
+public sealed class MeteringProxyTests(PostgresServer postgres)
 {
     [Fact]
     public async Task ACallWithAUsersKeyIsAnsweredInOpenAisFormatAndChargedToThatUser()
@@ -99,6 +99,52 @@ public sealed class MeteringProxyTests
         Assert.Equal(HttpStatusCode.PaymentRequired, response.StatusCode);
         Assert.Equal("budget_exceeded", (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("error").GetProperty("type").GetString());
         Assert.Empty(llm.Requests);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task TwoHundredConcurrentCallsForOneUserNeverSpendPastTheBudget(int instances)
+    {
+        // Each call costs exactly its worst case (6 prompt tokens counted, 200 output tokens: 0.0001209 USD); the budget fits 8 of them.
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.DefaultReply = FakeReply.Delayed(FakeReply.Text("ok", promptTokens: 6, completionTokens: 200), TimeSpan.FromMilliseconds(50));
+        var secret = LogSink.Secret("shared-internal-secret-" + Guid.NewGuid().ToString("N"));
+        var database = await postgres.CreateDatabaseAsync();
+        var apis = Enumerable.Range(0, instances)
+            .Select(_ => Priced(new ApiFactory(), llm).WithPostgres(database).WithSetting("Billing:DefaultBudgetUsd", "0.001").WithSetting("Llm:MaxOutputTokens", "200").WithSetting("InternalLlm:Secret", secret))
+            .ToList();
+        try
+        {
+            var clients = apis.Select(api => api.CreateClient()).ToList();
+            var pair = await clients[0].RegisterAsync();
+            var key = LogSink.Secret(apis[0].Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+            var worstCase = apis[0].Services.GetRequiredService<AiChat.Api.Billing.PriceTable>().CostNanos("gpt-4o-mini", 6, 200);
+
+            var start = new TaskCompletionSource();
+            var calls = Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+            {
+                await start.Task;
+                return (await PostAsync(clients[i % clients.Count], key, new { model = "gpt-4o-mini", max_tokens = 200, messages = new[] { new { role = "user", content = "hi" } } })).StatusCode;
+            })).ToList();
+            start.SetResult();
+            var statuses = await Task.WhenAll(calls);
+
+            var admitted = statuses.Count(s => s == HttpStatusCode.OK);
+            Assert.Equal(200, admitted + statuses.Count(s => s == HttpStatusCode.PaymentRequired));
+            Assert.Equal(120_900, worstCase);
+            Assert.InRange(admitted, 1, 8);
+            var budget = await (await clients[0].GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+            Assert.True(budget.GetProperty("spent_usd").GetDecimal() <= 0.001m);
+            Assert.Equal(admitted, llm.Requests.Count);
+        }
+        finally
+        {
+            foreach (var api in apis)
+            {
+                await api.DisposeAsync();
+            }
+        }
     }
 
     [Fact]
