@@ -18,7 +18,7 @@ public sealed record AssembledContext(
 /// </summary>
 public sealed class ContextAssembler(TokenCounter tokens)
 {
-    public const int PageSize = 64;
+    public const int PageSize = 256;
 
     /// <summary>Room kept free for tool definitions and the framing of tool calls.</summary>
     public const int ToolReserve = 600;

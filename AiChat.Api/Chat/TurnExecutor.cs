@@ -108,22 +108,26 @@ public sealed partial class TurnExecutor(
 
             var agent = await agents.GetAsync(turn.UserId, cancellation.Token);
             var events = agents.RunTurnAsync(agent, new TurnInput(turn.UserId, turn.Id, work.Content), options.Value.AgentWait, cancellation.Token);
+            AgentEvent? last = null;
             await foreach (var agentEvent in Coalesce(events, options.Value.DeltaCoalescing, cancellation.Token))
             {
-                switch (agentEvent)
+                if (agentEvent is AgentEvent.Completed or AgentEvent.Failed)
                 {
-                    case AgentEvent.Completed completed:
-                        await outcome.CompleteAsync(completed.Text);
-                        return;
-                    case AgentEvent.Failed failed when failed.Code == "cancelled":
-                        break; // decided below, from who cancelled
-                    case AgentEvent.Failed failed:
-                        await outcome.FailAsync(StatusFor(failed.Code), failed.Code, failed.Detail, failed.Extensions);
-                        return;
-                    default:
-                        await outcome.RecordAsync(agentEvent);
-                        break;
+                    last = agentEvent;
+                    break; // leaving the loop ends the runtime's turn and releases the agent before the end is announced
                 }
+
+                await outcome.RecordAsync(agentEvent);
+            }
+
+            switch (last)
+            {
+                case AgentEvent.Completed completed:
+                    await outcome.CompleteAsync(completed.Text);
+                    return;
+                case AgentEvent.Failed failed when failed.Code != "cancelled":
+                    await outcome.FailAsync(StatusFor(failed.Code), failed.Code, failed.Detail, failed.Extensions);
+                    return;
             }
 
             cancellation.Token.ThrowIfCancellationRequested();

@@ -52,6 +52,12 @@ public sealed class AiChatDb
 
         var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(cancellationToken);
+        await using var pragma = connection.CreateCommand();
+        // WAL with synchronous=NORMAL: a commit survives a crash of the process (what a server meets); only a power cut
+        // can lose the last commits. FULL would fsync every commit, and a turn commits once per event.
+        // busy_timeout lets SQLite wait for a writer with fine-grained backoff instead of the client's coarse retry sleeps.
+        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;";
+        await pragma.ExecuteNonQueryAsync(cancellationToken);
         return connection;
     }
 }
