@@ -9,6 +9,7 @@ public sealed class AiChatDb
 {
     private readonly NpgsqlDataSource? _postgres;
     private readonly string? _sqliteConnectionString;
+    private string _sqlitePragmas = "";
 
     private AiChatDb(StoreProvider provider, NpgsqlDataSource? postgres, string? sqliteConnectionString, string migrationConnectionString)
     {
@@ -29,8 +30,13 @@ public sealed class AiChatDb
     public static AiChatDb ForPostgres(NpgsqlDataSource dataSource, string connectionString) =>
         new(StoreProvider.Postgres, dataSource, null, connectionString);
 
-    public static AiChatDb ForSqlite(string filePath)
+    public static AiChatDb ForSqlite(string filePath, string synchronous = "NORMAL")
     {
+        if (synchronous is not ("NORMAL" or "FULL"))
+        {
+            throw new ArgumentOutOfRangeException(nameof(synchronous), synchronous, "Store:SqliteSynchronous is NORMAL or FULL.");
+        }
+
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = filePath,
@@ -40,7 +46,7 @@ public sealed class AiChatDb
             // Microsoft.Data.Sqlite retries a busy database until the command timeout runs out.
             DefaultTimeout = 30,
         }.ToString();
-        return new(StoreProvider.Sqlite, null, connectionString, connectionString) { SqliteFilePath = filePath };
+        return new(StoreProvider.Sqlite, null, connectionString, connectionString) { SqliteFilePath = filePath, _sqlitePragmas = $"PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=10000;" };
     }
 
     public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
@@ -53,10 +59,9 @@ public sealed class AiChatDb
         var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(cancellationToken);
         await using var pragma = connection.CreateCommand();
-        // WAL with synchronous=NORMAL: a commit survives a crash of the process (what a server meets); only a power cut
-        // can lose the last commits. FULL would fsync every commit, and a turn commits once per event.
-        // busy_timeout lets SQLite wait for a writer with fine-grained backoff instead of the client's coarse retry sleeps.
-        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;";
+        // Per connection: synchronous (Store:SqliteSynchronous, NORMAL by default in WAL mode; see StoreOptions), and a
+        // busy_timeout, so SQLite waits for a writer with fine-grained backoff instead of the client's coarse retry sleeps.
+        pragma.CommandText = _sqlitePragmas;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
         return connection;
     }

@@ -31,7 +31,7 @@ public static class StoreExtensions
                 ? options.DataDirectory
                 : Path.Combine(builder.Environment.ContentRootPath, options.DataDirectory);
             Directory.CreateDirectory(directory);
-            builder.Services.AddSingleton(AiChatDb.ForSqlite(Path.Combine(directory, options.SqliteFileName)));
+            builder.Services.AddSingleton(AiChatDb.ForSqlite(Path.Combine(directory, options.SqliteFileName), options.SqliteSynchronous.ToUpperInvariant()));
         }
 
         builder.Services.AddSingleton<StoreMigrator>();

@@ -19,6 +19,12 @@ public sealed class StoreOptions
 
     public string SqliteFileName { get; set; } = "aichat.db";
 
+    /// <summary>
+    /// SQLite's <c>synchronous</c> setting in WAL mode: <c>NORMAL</c> (a commit survives a process crash, a power cut can
+    /// lose the last ones) or <c>FULL</c> (an fsync per commit: survives a power cut, several times slower per turn).
+    /// </summary>
+    public string SqliteSynchronous { get; set; } = "NORMAL";
+
     /// <summary>How long a migrating instance waits for another one to finish.</summary>
     public TimeSpan MigrationLockTimeout { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -184,6 +184,22 @@ public sealed class StoreTests(PostgresServer postgres)
         Assert.Empty(await connection.QueryAsync<string>(sql, new { AgentId = agentId, Query = "plays" }));
     }
 
+    [Theory]
+    [InlineData("NORMAL", 1)]
+    [InlineData("FULL", 2)]
+    public async Task SqliteRunsInWriteAheadLogModeWithTheChosenDurability(string synchronous, long expected)
+    {
+        await using var store = await TestStore.CreateAsync(StoreProvider.Sqlite, postgres);
+        await store.NewMigrator().MigrateAsync(TestContext.Current.CancellationToken);
+        var db = AiChatDb.ForSqlite(store.Db.SqliteFilePath!, synchronous);
+
+        await using var connection = await db.OpenAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal("wal", await connection.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
+        Assert.Equal(expected, await connection.ExecuteScalarAsync<long>("PRAGMA synchronous"));
+        Assert.Equal(10_000, await connection.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
+    }
+
     private static async Task<List<string>> TablesAsync(TestStore store)
     {
         await using var connection = await store.Db.OpenAsync();
