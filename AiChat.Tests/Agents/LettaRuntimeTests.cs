@@ -11,8 +11,6 @@ using AiChat.Tests.Fakes;
 using AiChat.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -663,9 +661,7 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
     public static async Task<ChatCompletionsResponder> StartAsync()
     {
         var responder = new ChatCompletionsResponder();
-        await responder.app.StartAsync();
-        var address = responder.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        responder.BaseUrl = address.TrimEnd('/') + "/internal/llm/v1";
+        responder.BaseUrl = await FakeHost.StartOnLoopbackAsync(responder.app) + "/internal/llm/v1";
         return responder;
     }
 

@@ -7,8 +7,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -91,10 +89,7 @@ public sealed partial class FakeLetta : IAsyncDisposable
         var fake = new FakeLetta(password ?? "letta-" + RandomNumberGenerator.GetString(Alphanumeric, 24));
         try
         {
-            await fake.app.StartAsync().ConfigureAwait(false);
-            var addresses = fake.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
-                ?? throw new InvalidOperationException("Kestrel did not report its addresses.");
-            fake.Url = new Uri(addresses.First().TrimEnd('/') + "/");
+            fake.Url = new Uri(await FakeHost.StartOnLoopbackAsync(fake.app).ConfigureAwait(false) + "/");
             return fake;
         }
         catch

@@ -7,8 +7,6 @@ using System.Text.RegularExpressions;
 using AiChat.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -97,10 +95,7 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
         var fake = new FakeLiteLlm(LogSink.Secret(masterKey ?? "sk-master-" + RandomNumberGenerator.GetString(UrlSafe, 32)));
         try
         {
-            await fake._app.StartAsync().ConfigureAwait(false);
-            var addresses = fake._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
-                ?? throw new InvalidOperationException("Kestrel did not report its addresses.");
-            fake.Url = new Uri(addresses.First().TrimEnd('/') + "/");
+            fake.Url = new Uri(await FakeHost.StartOnLoopbackAsync(fake._app).ConfigureAwait(false) + "/");
             return fake;
         }
         catch

@@ -4,8 +4,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -58,10 +56,7 @@ public sealed class FakeOpenAi : IAsyncDisposable
         var app = builder.Build();
         var fake = new FakeOpenAi(app, apiKey);
         app.MapPost("/v1/chat/completions", (RequestDelegate)fake.HandleAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features
-            .GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        fake.BaseUrl = new Uri(address.TrimEnd('/') + "/v1");
+        fake.BaseUrl = new Uri(await FakeHost.StartOnLoopbackAsync(app) + "/v1");
         return fake;
     }
 

@@ -6,8 +6,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -97,10 +95,7 @@ public sealed partial class FakeSupabaseAuth : IAsyncDisposable
         var fake = new FakeSupabaseAuth(signing, confirmEmail, rateLimit);
         try
         {
-            await fake.app.StartAsync().ConfigureAwait(false);
-            var addresses = fake.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
-                ?? throw new InvalidOperationException("Kestrel did not report its addresses.");
-            fake.Issuer = addresses.First().TrimEnd('/') + "/auth/v1";
+            fake.Issuer = await FakeHost.StartOnLoopbackAsync(fake.app).ConfigureAwait(false) + "/auth/v1";
             fake.Url = new Uri(fake.Issuer);
             return fake;
         }
