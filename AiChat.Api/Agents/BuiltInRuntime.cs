@@ -25,7 +25,7 @@ public sealed partial class BuiltInRuntime(
     ILogger<BuiltInRuntime> logger) : IAgentRuntime
 {
     // Every call this runtime makes, turn steps and summaries alike, is reserved against and charged to the user.
-    private readonly IChatClient chat = new Billing.MeteringChatClient(model, ledger, prices, tokens, llmOptions);
+    private readonly IChatClient chat = new Billing.MeteringChatClient(model, ledger, prices, tokens, llmOptions, logger);
 
     public string Name => AgentRuntimes.BuiltIn;
 

@@ -11,7 +11,7 @@ namespace AiChat.Api.Billing;
 /// tokenizer, plus the output bound, at the model's price) before the call, settles to the real usage after it, and
 /// releases the reservation when the call fails before any output. A call without a user to charge is refused.
 /// </summary>
-public sealed class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
+public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm, ILogger? logger = null)
     : DelegatingChatClient(inner)
 {
     public const string UserKey = "aichat.user_id";
@@ -66,7 +66,13 @@ public sealed class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTa
                     var prompt = (int)(usage.Details.InputTokenCount ?? promptEstimate);
                     var completion = (int)(usage.Details.OutputTokenCount ?? output);
                     var cost = ReportedCost(update) is { } reported ? PriceTable.ToNanos(reported) : prices.CostNanos(update.ModelId ?? model, prompt, completion);
-                    var (charged, _) = await ledger.SettleAsync(reservation, cost, prompt, completion, update.ModelId ?? model);
+                    var (charged, capped) = await ledger.SettleAsync(reservation, cost, prompt, completion, update.ModelId ?? model);
+                    if (capped && logger is not null)
+                    {
+                        // The budget holds, but the provider counted more than was reserved: the difference is not billed.
+                        LogCapped(logger, update.ModelId ?? model, cost, charged);
+                    }
+
                     settled = true;
                     usage.Details.AdditionalCounts ??= [];
                     usage.Details.AdditionalCounts[CostKey] = charged;
@@ -91,6 +97,9 @@ public sealed class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTa
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An LLM call on {Model} cost {ActualNanos} nano-USD, more than its reservation; {ChargedNanos} was charged")]
+    private static partial void LogCapped(ILogger logger, string model, long actualNanos, long chargedNanos);
 
     /// <summary>The cost LiteLLM puts in its usage chunk (<c>usage.cost</c>), when the call went through LiteLLM.</summary>
     private static decimal? ReportedCost(ChatResponseUpdate update)

@@ -33,7 +33,7 @@ public static class MeteringProxyApi
                 data = new[] { llm.Value.EffectiveModel, llm.Value.EffectiveEmbeddingModel }.Select(id => new { id, @object = "model", owned_by = "aichat" }),
             });
 
-    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
+    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm, ILoggerFactory loggers)
     {
         if (UserOf(context, keys) is not { } userId)
         {
@@ -53,7 +53,7 @@ public static class MeteringProxyApi
             return Error(StatusCodes.Status400BadRequest, "invalid_request_error", "The request is not a chat completion request.");
         }
 
-        var metered = new MeteringChatClient(model, ledger, prices, tokens, llm);
+        var metered = new MeteringChatClient(model, ledger, prices, tokens, llm, loggers.CreateLogger<MeteringChatClient>());
         MeteringChatClient.For(options, userId, null);
         var stream = request["stream"]?.GetValue<bool>() == true;
         try

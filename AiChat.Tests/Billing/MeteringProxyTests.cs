@@ -148,6 +148,24 @@ public sealed class MeteringProxyTests(PostgresServer postgres)
     }
 
     [Fact]
+    public async Task AProviderCountingMoreThanWasReservedIsChargedOnlyTheReservationAndItIsLogged()
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.Enqueue(FakeReply.Text("surprisingly long prompt", promptTokens: 100_000, completionTokens: 10));
+        await using var api = Priced(new ApiFactory(), llm);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+        var reservation = api.Services.GetRequiredService<AiChat.Api.Billing.PriceTable>().CostNanos("gpt-4o-mini", 6, 200);
+
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, key, new { model = "gpt-4o-mini", max_tokens = 200, messages = new[] { new { role = "user", content = "hi" } } })).StatusCode);
+
+        var budget = await (await client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal(reservation / 1_000_000_000m, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Contains(LogSink.AllLines, line => line.Contains("more than its reservation", StringComparison.Ordinal) && line.Contains($"ChargedNanos={reservation}", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task EmbeddingsAreServedMeteredAndComeBackAsFloatsOrBase64()
     {
         await using var api = new ApiFactory();
