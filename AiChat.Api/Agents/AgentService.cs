@@ -41,9 +41,9 @@ public sealed class AgentService(
     public async Task<AgentRecord> GetAsync(Guid userId, CancellationToken cancellationToken) =>
         await store.FindByUserAsync(userId, cancellationToken) ?? throw new AgentNotFoundException();
 
-    // Resolved per use: the Letta runtime holds a typed HttpClient, which must not live as long as this singleton.
+    // Resolved per use by the agent's runtime name: the Letta runtime holds a typed HttpClient, which must not live as long as this singleton.
     public IAgentRuntime RuntimeFor(AgentRecord agent) =>
-        services.GetServices<IAgentRuntime>().FirstOrDefault(r => string.Equals(r.Name, agent.Runtime, StringComparison.OrdinalIgnoreCase))
+        services.GetKeyedService<IAgentRuntime>(agent.Runtime)
             ?? throw new AgentRuntimeUnavailableException($"The '{agent.Runtime}' runtime is not configured on this instance.");
 
     /// <summary>Creates the user's agent, or completes one a failed attempt left half made; idempotent.</summary>

@@ -136,13 +136,8 @@ public sealed partial class AgentStore(AiChatDb db)
                   WHERE archival_passages_fts MATCH @match AND p.agent_id = @agentId
                   ORDER BY f.rank, p.created_at DESC LIMIT @limit
                   """;
-        var rows = await connection.QueryAsync<PassageRow>(new CommandDefinition(sql, new
-        {
-            agentId,
-            limit,
-            tsquery = string.Join(" | ", terms),
-            match = string.Join(" OR ", terms.Select(t => $"\"{t}\"")),
-        }, cancellationToken: cancellationToken));
+        var (tsquery, match) = FullTextQuery(terms);
+        var rows = await connection.QueryAsync<PassageRow>(new CommandDefinition(sql, new { agentId, limit, tsquery, match }, cancellationToken: cancellationToken));
         return rows.Select(r => new ArchivalPassage(r.Id.ToString(), r.Content, [], r.CreatedAt)).ToList();
     }
 
@@ -240,13 +235,8 @@ public sealed partial class AgentStore(AiChatDb db)
               WHERE messages_fts MATCH @match AND m.user_id = @userId
               ORDER BY f.rank, m.seq DESC LIMIT @limit
               """;
-        var rows = await connection.QueryAsync<TranscriptMessage>(new CommandDefinition(sql, new
-        {
-            userId,
-            limit,
-            tsquery = string.Join(" | ", terms),
-            match = string.Join(" OR ", terms.Select(t => $"\"{t}\"")),
-        }, cancellationToken: cancellationToken));
+        var (tsquery, match) = FullTextQuery(terms);
+        var rows = await connection.QueryAsync<TranscriptMessage>(new CommandDefinition(sql, new { userId, limit, tsquery, match }, cancellationToken: cancellationToken));
         return rows.AsList();
     }
 
@@ -259,7 +249,7 @@ public sealed partial class AgentStore(AiChatDb db)
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(new CommandDefinition(
             """
-            UPDATE agents SET lease_turn_id = @turnId, lease_until = @until, status = 'busy'
+            UPDATE agents SET lease_turn_id = @turnId, lease_until = @until
             WHERE id = @agentId AND (lease_turn_id IS NULL OR lease_turn_id = @turnId OR lease_until < @now)
             """,
             new { agentId, turnId, now, until }, cancellationToken: cancellationToken)) == 1;
@@ -277,7 +267,7 @@ public sealed partial class AgentStore(AiChatDb db)
     {
         await using var connection = await db.OpenAsync();
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE agents SET lease_turn_id = NULL, lease_until = NULL, status = 'ready', last_active_at = @now WHERE id = @agentId AND lease_turn_id = @turnId",
+            "UPDATE agents SET lease_turn_id = NULL, lease_until = NULL, last_active_at = @now WHERE id = @agentId AND lease_turn_id = @turnId",
             new { agentId, turnId, now }));
     }
 
@@ -292,6 +282,10 @@ public sealed partial class AgentStore(AiChatDb db)
     /// <summary>Words of a search, lower-cased and stripped of anything a full-text query language could read as syntax.</summary>
     public static IReadOnlyList<string> SearchTerms(string? query) =>
         query is null ? [] : WordPattern().Matches(query).Select(m => m.Value.ToLowerInvariant()).Where(w => w.Length > 1).Distinct().Take(16).ToList();
+
+    // Any of the words matches: a Postgres tsquery (stemmed by to_tsquery) and an FTS5 MATCH of quoted terms.
+    private static (string TsQuery, string Match) FullTextQuery(IReadOnlyList<string> terms) =>
+        (string.Join(" | ", terms), string.Join(" OR ", terms.Select(t => $"\"{t}\"")));
 
     private static async Task<IReadOnlyList<MemoryBlock>> GetBlocksAsync(DbConnection connection, DbTransaction? transaction, Guid agentId, CancellationToken cancellationToken)
     {

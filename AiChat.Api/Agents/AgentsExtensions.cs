@@ -15,9 +15,8 @@ public static class AgentsExtensions
         builder.Services.AddSingleton<IInternalLlmKeys, InternalLlmKeys>();
         builder.Services.AddSingleton<AgentStore>();
         builder.Services.AddSingleton<ContextAssembler>();
-        builder.Services.AddSingleton<IAgentRuntime, BuiltInRuntime>();
+        builder.Services.AddKeyedSingleton<IAgentRuntime, BuiltInRuntime>(AgentRuntimes.BuiltIn);
         builder.AddLettaRuntime();
-        builder.Services.AddTransient<IAgentRuntime>(sp => sp.GetRequiredService<LettaRuntime>());
         builder.Services.AddSingleton<AgentService>();
         builder.Services.AddSingleton<IProvisioningStep, AgentStep>();
         builder.Services.AddSingleton<IAccountPart, AgentPart>();

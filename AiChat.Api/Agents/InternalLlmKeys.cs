@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using AiChat.Api.Data;
 using System.Text;
 using Microsoft.IdentityModel.Tokens;
 
@@ -17,7 +18,7 @@ public sealed class InternalLlmKeys : IInternalLlmKeys
     public InternalLlmKeys(IConfiguration configuration, IHostEnvironment environment)
     {
         var configured = configuration["InternalLlm:Secret"];
-        _secret = Encoding.UTF8.GetBytes(string.IsNullOrWhiteSpace(configured) ? StoredSecret(configuration, environment) : configured);
+        _secret = Encoding.UTF8.GetBytes(string.IsNullOrWhiteSpace(configured) ? DataFolder.ReadOrCreateSecret(configuration, environment, "internal-llm.secret", NewSecret).Content.Trim() : configured);
     }
 
     public string KeyFor(Guid userId) => $"{Prefix}{userId:N}.{Sign(userId)}";
@@ -40,35 +41,5 @@ public sealed class InternalLlmKeys : IInternalLlmKeys
 
     private string Sign(Guid userId) => Base64UrlEncoder.Encode(HMACSHA256.HashData(_secret, userId.ToByteArray()));
 
-    private static string StoredSecret(IConfiguration configuration, IHostEnvironment environment)
-    {
-        var directory = configuration["Store:DataDirectory"] ?? "App_Data";
-        if (!Path.IsPathRooted(directory))
-        {
-            directory = Path.Combine(environment.ContentRootPath, directory);
-        }
-
-        var path = Path.Combine(directory, "keys", "internal-llm.secret");
-        if (!File.Exists(path))
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            try
-            {
-                using var writer = new StreamWriter(path, options);
-                writer.Write(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-                // Another instance sharing the folder wrote it first.
-            }
-        }
-
-        return File.ReadAllText(path).Trim();
-    }
+    private static string NewSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 }

@@ -27,6 +27,15 @@ public static class LlmErrors
         _ => Failed,
     };
 
+    /// <summary>The HTTP status a failed LLM call is answered with: 402 for a budget, 503 for a missing price, 429 for a rate limit, else 502.</summary>
+    public static int StatusFor(string code) => code switch
+    {
+        BudgetExceeded => StatusCodes.Status402PaymentRequired,
+        ModelNotPriced => StatusCodes.Status503ServiceUnavailable,
+        RateLimited => StatusCodes.Status429TooManyRequests,
+        _ => StatusCodes.Status502BadGateway,
+    };
+
     public static string DetailFor(Exception exception) => CodeFor(exception) switch
     {
         BudgetExceeded when exception is ClientResultException => "The budget is used up (LiteLLM refused the call).",

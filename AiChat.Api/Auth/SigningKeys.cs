@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using AiChat.Api.Data;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
@@ -16,14 +17,11 @@ public sealed class SigningKeys
         var pem = options.Value.SigningKeyPem;
         if (string.IsNullOrWhiteSpace(pem))
         {
-            var path = KeyFilePath(configuration, environment);
-            if (!File.Exists(path))
+            (pem, var created) = DataFolder.ReadOrCreateSecret(configuration, environment, "token-signing-es256.pem", NewKeyPem);
+            if (created)
             {
-                CreateKeyFile(path);
-                logger.LogInformation("Created a new token signing key file in {Directory}", Path.GetDirectoryName(path));
+                logger.LogInformation("Created a new token signing key file in the data folder");
             }
-
-            pem = File.ReadAllText(path);
         }
 
         ecdsa.ImportFromPem(pem);
@@ -51,35 +49,9 @@ public sealed class SigningKeys
         return new { keys = new[] { new { kty = jwk.Kty, crv = jwk.Crv, x = jwk.X, y = jwk.Y, kid = jwk.Kid, alg = "ES256", use = "sig" } } };
     }
 
-    private static string KeyFilePath(IConfiguration configuration, IHostEnvironment environment)
+    private static string NewKeyPem()
     {
-        var directory = configuration["Store:DataDirectory"] ?? "App_Data";
-        if (!Path.IsPathRooted(directory))
-        {
-            directory = Path.Combine(environment.ContentRootPath, directory);
-        }
-
-        return Path.Combine(directory, "keys", "token-signing-es256.pem");
-    }
-
-    private static void CreateKeyFile(string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        try
-        {
-            using var writer = new StreamWriter(path, options);
-            writer.Write(ecdsa.ExportPkcs8PrivateKeyPem());
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            // Another instance sharing the folder created it first; use theirs.
-        }
+        return ecdsa.ExportPkcs8PrivateKeyPem();
     }
 }

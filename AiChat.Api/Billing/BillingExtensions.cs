@@ -20,8 +20,7 @@ public static class BillingExtensions
         var liteLlm = builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>() ?? new LiteLlmOptions();
         if (liteLlm.Enabled)
         {
-            var directory = builder.Configuration["Store:DataDirectory"] ?? "App_Data";
-            directory = Path.IsPathRooted(directory) ? directory : Path.Combine(builder.Environment.ContentRootPath, directory);
+            var directory = Data.DataFolder.Resolve(builder.Configuration, builder.Environment);
             builder.Services.AddDataProtection()
                 .SetApplicationName("AiChat")
                 .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(directory, "keys", "data-protection")));

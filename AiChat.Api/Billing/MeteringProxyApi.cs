@@ -69,17 +69,9 @@ public static class MeteringProxyApi
             var first = await updates.MoveNextAsync();
             return new OpenAiStreamResult(updates, first, options.ModelId!, request["stream_options"]?["include_usage"]?.GetValue<bool>() == true);
         }
-        catch (BudgetExceededException budget)
-        {
-            return Error(StatusCodes.Status402PaymentRequired, "budget_exceeded", budget.Message);
-        }
-        catch (ModelNotPricedException priced)
-        {
-            return Error(StatusCodes.Status503ServiceUnavailable, "model_not_priced", priced.Message);
-        }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return Error(StatusCodes.Status502BadGateway, LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex));
+            return Refusal(ex);
         }
     }
 
@@ -121,13 +113,9 @@ public static class MeteringProxyApi
         {
             reservation = await ledger.ReserveAsync(userId, null, model, prices.CostNanos(model, (long)Math.Ceiling(inputTokens * 1.1), 0), context.RequestAborted);
         }
-        catch (BudgetExceededException budget)
+        catch (Exception ex) when (ex is BudgetExceededException or ModelNotPricedException)
         {
-            return Error(StatusCodes.Status402PaymentRequired, "budget_exceeded", budget.Message);
-        }
-        catch (ModelNotPricedException priced)
-        {
-            return Error(StatusCodes.Status503ServiceUnavailable, "model_not_priced", priced.Message);
+            return Refusal(ex);
         }
 
         GeneratedEmbeddings<Embedding<float>> generated;
@@ -139,7 +127,7 @@ public static class MeteringProxyApi
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             await ledger.ReleaseAsync(reservation);
-            return Error(StatusCodes.Status502BadGateway, LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex));
+            return Refusal(ex);
         }
 
         var used = (int)(generated.Usage?.InputTokenCount ?? inputTokens);
@@ -162,6 +150,13 @@ public static class MeteringProxyApi
     {
         var header = context.Request.Headers.Authorization.ToString();
         return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? keys.UserFor(header["Bearer ".Length..].Trim()) : null;
+    }
+
+    /// <summary>A failed call in LiteLLM's error shape, with the same status a chat turn would get.</summary>
+    private static IResult Refusal(Exception exception)
+    {
+        var code = LlmErrors.CodeFor(exception);
+        return Error(LlmErrors.StatusFor(code), code, LlmErrors.DetailFor(exception));
     }
 
     private static IResult Error(int status, string type, string message) =>

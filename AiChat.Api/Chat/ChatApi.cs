@@ -62,7 +62,7 @@ public static class ChatApi
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Content)));
         if (key.Length > 0 && await services.Store.FindByIdempotencyKeyAsync(userId, key, cancellationToken) is { } earlier)
         {
-            return earlier.RequestHash == hash ? await AnswerAsync(earlier, context, services, 0) : KeyReused();
+            return earlier.RequestHash == hash ? await AnswerAsync(earlier, context, services) : KeyReused();
         }
 
         var agent = await services.Agents.GetAsync(userId, cancellationToken);
@@ -90,7 +90,7 @@ public static class ChatApi
         TurnRecord? created;
         try
         {
-            created = await services.Store.CreateAsync(turn, request.Content, services.Instance.Id, started, cancellationToken);
+            created = await services.Store.CreateAsync(turn, request.Content, started, cancellationToken);
         }
         catch (TurnConflictException)
         {
@@ -108,11 +108,11 @@ public static class ChatApi
             // Another request with the same key stored its turn first: attach to that one.
             services.Executor.Unreserve();
             var winner = await services.Store.FindByIdempotencyKeyAsync(userId, key, cancellationToken);
-            return winner?.RequestHash == hash ? await AnswerAsync(winner, context, services, 0) : KeyReused();
+            return winner?.RequestHash == hash ? await AnswerAsync(winner, context, services) : KeyReused();
         }
 
         services.Executor.Enqueue(new TurnWork(created, request.Content));
-        return await AnswerAsync(created, context, services, 0);
+        return await AnswerAsync(created, context, services);
     }
 
     public static async Task<IResult> StreamEventsAsync(Guid turnId, HttpContext context, [AsParameters] ChatServices services, CancellationToken cancellationToken)
@@ -170,14 +170,15 @@ public static class ChatApi
         }
 
         var beforeSeq = long.MaxValue;
-        if (before is not null && !Cursor.TryDecode(before, out beforeSeq))
+        if (before is not null && !(Cursor.TryDecode(before, out var position) && position.StartsWith("m:", StringComparison.Ordinal)
+            && long.TryParse(position[2..], NumberStyles.None, CultureInfo.InvariantCulture, out beforeSeq) && beforeSeq > 0))
         {
             return new FieldErrors().Add("before", "The cursor is not one this API returned.").ToProblem();
         }
 
         var page = await store.HistoryAsync(context.User.UserId(), beforeSeq, size + 1, cancellationToken);
         var messages = page.Take(size).Select(MessageDto.From).ToList();
-        return TypedResults.Ok(new HistoryPage(messages, page.Count > size ? Cursor.Encode(page[size - 1].Seq) : null));
+        return TypedResults.Ok(new HistoryPage(messages, page.Count > size ? Cursor.Encode($"m:{page[size - 1].Seq}") : null));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteHistoryAsync(
@@ -199,11 +200,11 @@ public static class ChatApi
     }
 
     /// <summary>Answers for a stored turn: its event stream, or (JSON) its result once it has ended.</summary>
-    private static async Task<IResult> AnswerAsync(TurnRecord turn, HttpContext context, ChatServices services, int afterSeq)
+    private static async Task<IResult> AnswerAsync(TurnRecord turn, HttpContext context, ChatServices services)
     {
         if (WantsEventStream(context.Request))
         {
-            return new TurnStreamResult(turn, afterSeq, services.Follower);
+            return new TurnStreamResult(turn, 0, services.Follower);
         }
 
         // The JSON answer waits for the turn; if the client goes away meanwhile, the turn still runs to its end.
@@ -284,28 +285,9 @@ public static class ChatApi
             }
         }
     }
-
-    private static class Cursor
-    {
-        public static string Encode(long seq) => Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode($"m:{seq}");
-
-        public static bool TryDecode(string cursor, out long seq)
-        {
-            seq = 0;
-            try
-            {
-                var text = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Decode(cursor);
-                return text.StartsWith("m:", StringComparison.Ordinal) && long.TryParse(text[2..], NumberStyles.None, CultureInfo.InvariantCulture, out seq) && seq > 0;
-            }
-            catch (FormatException)
-            {
-                return false;
-            }
-        }
-    }
 }
 
-public sealed record ChatServices(TurnStore Store, TurnExecutor Executor, TurnFollower Follower, AgentService Agents, Billing.Ledger Ledger, InstanceIdentity Instance, IOptions<ChatOptions> Options, TimeProvider Time);
+public sealed record ChatServices(TurnStore Store, TurnExecutor Executor, TurnFollower Follower, AgentService Agents, Billing.Ledger Ledger, IOptions<ChatOptions> Options, TimeProvider Time);
 
 public sealed record SendMessageRequest(string? Content);
 

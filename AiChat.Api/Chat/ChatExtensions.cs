@@ -8,7 +8,6 @@ public static class ChatExtensions
     public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder)
     {
         builder.Services.Configure<ChatOptions>(builder.Configuration.GetSection(ChatOptions.Section));
-        builder.Services.AddSingleton<InstanceIdentity>();
         builder.Services.AddSingleton<TurnStore>();
         builder.Services.AddSingleton<TurnHub>();
         builder.Services.AddSingleton<TurnFollower>();

@@ -126,7 +126,7 @@ public sealed partial class TurnExecutor(
                     await outcome.CompleteAsync(completed.Text);
                     return;
                 case AgentEvent.Failed failed when failed.Code != "cancelled":
-                    await outcome.FailAsync(StatusFor(failed.Code), failed.Code, failed.Detail, failed.Extensions);
+                    await outcome.FailAsync(LlmErrors.StatusFor(failed.Code), failed.Code, failed.Detail, failed.Extensions);
                     return;
             }
 
@@ -184,15 +184,6 @@ public sealed partial class TurnExecutor(
             LogHeartbeatFailed(logger, ex, turnId);
         }
     }
-
-    private static int StatusFor(string code) => code switch
-    {
-        LlmErrors.BudgetExceeded => StatusCodes.Status402PaymentRequired,
-        LlmErrors.ModelNotPriced => StatusCodes.Status503ServiceUnavailable,
-        LlmErrors.RateLimited => StatusCodes.Status429TooManyRequests,
-        LlmErrors.Unreachable or LlmErrors.ProtocolError or LlmErrors.Failed or LlmErrors.Rejected => StatusCodes.Status502BadGateway,
-        _ => StatusCodes.Status502BadGateway,
-    };
 
     /// <summary>Gathers message deltas that arrive within <paramref name="window"/> into one, so a token-by-token stream costs fewer writes.</summary>
     private static async IAsyncEnumerable<AgentEvent> Coalesce(IAsyncEnumerable<AgentEvent> source, TimeSpan window, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
@@ -326,10 +317,4 @@ public sealed partial class TurnExecutor(
             hub.Notify(turn.Id);
         }
     }
-}
-
-/// <summary>This API process among others sharing the store.</summary>
-public sealed class InstanceIdentity
-{
-    public string Id { get; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
 }

@@ -7,7 +7,7 @@ namespace AiChat.Api.Chat;
 /// the assistant's is marked failed, the agent is released. Runs at start and then periodically; also purges the events of
 /// turns finished longer ago than the retention period.
 /// </summary>
-public sealed partial class TurnRecovery(TurnStore store, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
+public sealed partial class TurnRecovery(TurnStore store, Agents.AgentStore agents, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
     : BackgroundService
 {
     public async Task<int> RecoverAsync(CancellationToken cancellationToken)
@@ -20,7 +20,7 @@ public sealed partial class TurnRecovery(TurnStore store, TurnHub hub, IOptions<
                 TurnEvents.Problem(turn.LastEventSeq + 1, StatusCodes.Status503ServiceUnavailable, "turn_lost",
                     "The server running this turn stopped before it finished. Send the message again.", turn.Id),
                 now, cancellationToken);
-            await store.ReleaseAgentAsync(turn.AgentId, turn.Id);
+            await agents.ReleaseLeaseAsync(turn.AgentId, turn.Id, now);
             hub.Notify(turn.Id);
             LogRecovered(logger, turn.Id);
         }

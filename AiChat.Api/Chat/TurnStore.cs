@@ -105,7 +105,7 @@ public sealed class TurnStore(AiChatDb db)
     /// <c>turn.started</c> event in one transaction. Throws <see cref="TurnConflictException"/> when the agent has a running turn,
     /// and returns null when the idempotency key is already taken.
     /// </summary>
-    public async Task<TurnRecord?> CreateAsync(TurnRecord turn, string content, string owner, StoredEvent started, CancellationToken cancellationToken)
+    public async Task<TurnRecord?> CreateAsync(TurnRecord turn, string content, StoredEvent started, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -113,10 +113,10 @@ public sealed class TurnStore(AiChatDb db)
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO turns (id, user_id, agent_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, owner, heartbeat_at, last_event_seq)
-                VALUES (@Id, @UserId, @AgentId, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @owner, @CreatedAt, @seq)
+                INSERT INTO turns (id, user_id, agent_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
+                VALUES (@Id, @UserId, @AgentId, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq)
                 """,
-                new { turn.Id, turn.UserId, turn.AgentId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, owner, seq = started.Seq },
+                new { turn.Id, turn.UserId, turn.AgentId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, seq = started.Seq },
                 transaction, cancellationToken: cancellationToken));
         }
         catch (Exception ex) when (DbErrors.IsUniqueViolation(ex))
@@ -237,14 +237,6 @@ public sealed class TurnStore(AiChatDb db)
             $"SELECT {TurnColumns} FROM turns WHERE status = 'running' AND heartbeat_at < @staleBefore",
             new { staleBefore }, cancellationToken: cancellationToken));
         return rows.AsList();
-    }
-
-    public async Task ReleaseAgentAsync(Guid agentId, Guid turnId)
-    {
-        await using var connection = await db.OpenAsync();
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE agents SET lease_turn_id = NULL, lease_until = NULL, status = 'ready' WHERE id = @agentId AND lease_turn_id = @turnId",
-            new { agentId, turnId }));
     }
 
     public async Task<int> PurgeEventsAsync(DateTimeOffset finishedBefore, CancellationToken cancellationToken)

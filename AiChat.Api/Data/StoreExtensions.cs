@@ -27,9 +27,7 @@ public static class StoreExtensions
         }
         else
         {
-            var directory = Path.IsPathRooted(options.DataDirectory)
-                ? options.DataDirectory
-                : Path.Combine(builder.Environment.ContentRootPath, options.DataDirectory);
+            var directory = DataFolder.Resolve(builder.Configuration, builder.Environment);
             Directory.CreateDirectory(directory);
             builder.Services.AddSingleton(AiChatDb.ForSqlite(Path.Combine(directory, options.SqliteFileName), options.SqliteSynchronous.ToUpperInvariant()));
         }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using AiChat.Api.Auth;
 using AiChat.Api.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -43,24 +42,20 @@ public static class AdminApi
         return TypedResults.Ok(new UserPage(items, next));
     }
 
-    private static string EncodeCursor(DateTimeOffset createdAt, Guid id) =>
-        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{createdAt.UtcTicks}|{id:N}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    private static string EncodeCursor(DateTimeOffset createdAt, Guid id) => Cursor.Encode($"{createdAt.UtcTicks}|{id:N}");
 
     private static (DateTimeOffset, Guid)? DecodeCursor(string cursor)
     {
-        try
-        {
-            var padded = cursor.Replace('-', '+').Replace('_', '/');
-            padded += new string('=', (4 - padded.Length % 4) % 4);
-            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(padded)).Split('|');
-            return parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) && Guid.TryParseExact(parts[1], "N", out var id)
-                ? (new DateTimeOffset(ticks, TimeSpan.Zero), id)
-                : null;
-        }
-        catch (Exception ex) when (ex is FormatException or ArgumentOutOfRangeException)
+        if (!Cursor.TryDecode(cursor, out var position))
         {
             return null;
         }
+
+        var parts = position.Split('|');
+        return parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
+            && ticks <= DateTimeOffset.MaxValue.UtcTicks && Guid.TryParseExact(parts[1], "N", out var id)
+            ? (new DateTimeOffset(ticks, TimeSpan.Zero), id)
+            : null;
     }
 }
 

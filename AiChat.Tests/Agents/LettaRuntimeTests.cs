@@ -639,10 +639,7 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
 
     private ChatCompletionsResponder()
     {
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().UseUrls("http://127.0.0.1:0");
-        builder.Services.AddRoutingCore();
-        app = builder.Build();
+        app = FakeHost.CreateBuilder().Build();
         app.MapPost("/internal/llm/v1/chat/completions", (RequestDelegate)AnswerAsync);
         app.MapGet("/internal/llm/v1/models", (RequestDelegate)ListModelsAsync);
     }
@@ -689,8 +686,7 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await app.StopAsync();
-        await app.DisposeAsync();
+        await FakeHost.StopAsync(app);
     }
 
     private async Task AnswerAsync(HttpContext ctx)

@@ -145,22 +145,17 @@ public sealed partial class FakeLetta : IAsyncDisposable
 
         try
         {
-            await app.StopAsync().ConfigureAwait(false);
+            await FakeHost.StopAsync(app).ConfigureAwait(false);
         }
         finally
         {
-            await app.DisposeAsync().ConfigureAwait(false);
             llm.Dispose();
         }
     }
 
     private WebApplication BuildApp()
     {
-        // The empty builder ignores the test project's appsettings and ASPNETCORE_* variables.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().UseUrls("http://127.0.0.1:0");
-        builder.Services.AddRoutingCore();
-        builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
+        var builder = FakeHost.CreateBuilder();
 
         var web = builder.Build();
         web.Use(CheckRequestAsync);

@@ -156,27 +156,12 @@ public sealed partial class FakeLiteLlm : IAsyncDisposable
             return;
         }
 
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            await _app.DisposeAsync().ConfigureAwait(false);
-        }
+        await FakeHost.StopAsync(_app).ConfigureAwait(false);
     }
 
     private WebApplication BuildApp()
     {
-        // The empty builder ignores the test project's appsettings and ASPNETCORE_* variables.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().UseUrls("http://127.0.0.1:0");
-        builder.Services.AddRoutingCore();
-        builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
+        var builder = FakeHost.CreateBuilder();
 
         var web = builder.Build();
         web.Use(CheckRequestAsync);

@@ -49,10 +49,7 @@ public sealed class FakeOpenAi : IAsyncDisposable
 
     public static async Task<FakeOpenAi> StartAsync(string apiKey = "sk-test")
     {
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        builder.Logging.AddConsole().SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddRoutingCore();
+        var builder = FakeHost.CreateBuilder();
         var app = builder.Build();
         var fake = new FakeOpenAi(app, apiKey);
         app.MapPost("/v1/chat/completions", (RequestDelegate)fake.HandleAsync);
@@ -69,10 +66,7 @@ public sealed class FakeOpenAi : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try { await _app.StopAsync(timeout.Token); }
-        catch (OperationCanceledException) { }
-        await _app.DisposeAsync();
+        await FakeHost.StopAsync(_app);
     }
 
     private async Task HandleAsync(HttpContext ctx)

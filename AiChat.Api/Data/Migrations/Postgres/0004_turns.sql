@@ -1,6 +1,5 @@
--- Chat turns run on the server: who runs each one, its heartbeat, cancellation, and one running turn per agent.
+-- Chat turns run on the server: a heartbeat per turn, cancellation, and one running turn per agent.
 
-ALTER TABLE turns ADD COLUMN owner text NULL;
 ALTER TABLE turns ADD COLUMN heartbeat_at timestamptz NULL;
 ALTER TABLE turns ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;
 ALTER TABLE turns ADD COLUMN last_event_seq integer NOT NULL DEFAULT 0;
