@@ -1,4 +1,3 @@
-using AiChat.Api.Auth;
 using AiChat.Api.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 

@@ -5,14 +5,11 @@ namespace AiChat.Api.Auth;
 /// <summary>The claims AiChat puts on an authenticated request, whichever provider issued the token.</summary>
 public static class AuthClaims
 {
-    public const string Subject = "sub";
+    public const string Subject = Infrastructure.ApiUser.SubjectClaim;
     public const string Email = "email";
     public const string Role = "role";
     public const string Session = "sid";
     public const string Name = "name";
-
-    public static Guid UserId(this ClaimsPrincipal principal) =>
-        Guid.Parse(principal.FindFirstValue(Subject) ?? throw new InvalidOperationException("The request is not authenticated."));
 
     public static Guid? SessionId(this ClaimsPrincipal principal) =>
         Guid.TryParse(principal.FindFirstValue(Session), out var id) ? id : null;

@@ -11,8 +11,6 @@ namespace AiChat.Api.Auth;
 
 public static class AuthExtensions
 {
-    public const string AdminPolicy = "admin";
-
     /// <summary>
     /// Accounts and tokens: the built-in provider, or Supabase Auth when <c>Supabase:Url</c> is set; JWT bearer
     /// authentication for either; the admin policy; rate limits on register and login.
@@ -55,7 +53,7 @@ public static class AuthExtensions
             .Configure<IServiceProvider>((options, sp) => ConfigureBearer(options, sp, supabase.Enabled));
 
         services.AddAuthorizationBuilder()
-            .AddPolicy(AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(Roles.Admin));
+            .AddPolicy(ApiUser.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(Roles.Admin));
 
         services.AddRateLimiter(options =>
         {

@@ -1,6 +1,4 @@
-using AiChat.Api.Auth;
 using AiChat.Api.Infrastructure;
-using AiChat.Api.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AiChat.Api.Billing;
@@ -14,7 +12,7 @@ public static class BudgetApi
         user.MapPost("/budget", SetPersonalLimitAsync);
         user.MapGet("/usage", GetUsageAsync);
 
-        var admin = app.MapGroup("/api/v1/admin").WithTags("Admin").RequireAuthorization(AuthExtensions.AdminPolicy);
+        var admin = app.MapGroup("/api/v1/admin").WithTags("Admin").RequireAuthorization(ApiUser.AdminPolicy);
         admin.MapPut("/users/{id:guid}/budget", GrantBudgetAsync);
         admin.MapGet("/users/{id:guid}/budget", GetUserBudgetAsync);
 

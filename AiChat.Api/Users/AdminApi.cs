@@ -9,7 +9,7 @@ public static class AdminApi
 {
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/v1/admin").WithTags("Admin").RequireAuthorization(AuthExtensions.AdminPolicy);
+        var group = app.MapGroup("/api/v1/admin").WithTags("Admin").RequireAuthorization(ApiUser.AdminPolicy);
 
         group.MapGet("/users", ListUsersAsync);
 
