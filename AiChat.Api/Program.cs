@@ -4,6 +4,7 @@ using AiChat.Api.Billing;
 using AiChat.Api.Chat;
 using AiChat.Api.Data;
 using AiChat.Api.Infrastructure;
+using AiChat.Api.Llm;
 using AiChat.Api.Users;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -13,8 +14,9 @@ builder.AddApiDefaults();
 builder.AddStore();
 builder.AddAuth();
 builder.AddUsers();
-builder.AddAgents();
 builder.AddBilling();
+builder.AddLlm();
+builder.AddAgents();
 builder.AddChat();
 
 var app = builder.Build();
@@ -28,7 +30,7 @@ app.MapAdminApi();
 app.MapAgentApi();
 app.MapChatApi();
 app.MapBudgetApi();
-app.MapMeteringProxy();
+app.MapLlmProxy();
 
 app.Run();
 

@@ -5,11 +5,6 @@ namespace AiChat.Api.Agents;
 
 public static class AgentApi
 {
-    public const string AgentBusy = "agent_busy";
-    public const string MemoryLimitExceeded = "memory_limit_exceeded";
-    public const string UnknownBlock = "unknown_block";
-    public const string AgentUnavailable = "agent_unavailable";
-
     /// <summary>How long a reset waits for a running turn to finish before answering 409 <c>agent_busy</c>.</summary>
     private static readonly TimeSpan ResetWait = TimeSpan.FromSeconds(5);
 
@@ -90,12 +85,12 @@ public static class AgentApi
         }
         catch (MemoryLimitExceededException limit)
         {
-            return Problems.Of(StatusCodes.Status422UnprocessableEntity, MemoryLimitExceeded, limit.Message,
+            return Problems.Of(StatusCodes.Status422UnprocessableEntity, AgentProblems.MemoryLimitExceeded, limit.Message,
                 new Dictionary<string, object?> { ["label"] = limit.Label, ["limit"] = limit.Limit, ["requested"] = limit.Requested });
         }
         catch (UnknownBlockException unknown)
         {
-            return Problems.Of(StatusCodes.Status422UnprocessableEntity, UnknownBlock, unknown.Message,
+            return Problems.Of(StatusCodes.Status422UnprocessableEntity, AgentProblems.UnknownBlock, unknown.Message,
                 new Dictionary<string, object?> { ["label"] = unknown.Label });
         }
     }
@@ -158,7 +153,7 @@ public static class AgentApi
         }
         catch (AgentBusyException)
         {
-            return Problems.Of(StatusCodes.Status409Conflict, AgentBusy, "The agent is answering a message; reset it when the turn has ended.");
+            return Problems.Of(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "The agent is answering a message; reset it when the turn has ended.");
         }
 
         return TypedResults.Ok(new ResetResponse(scope.ToString().ToLowerInvariant()));

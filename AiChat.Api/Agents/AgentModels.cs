@@ -9,7 +9,11 @@ public sealed record AgentRecord(
     string Status,
     string? Model,
     DateTimeOffset CreatedAt,
-    DateTimeOffset? LastActiveAt);
+    DateTimeOffset? LastActiveAt)
+{
+    /// <summary>The conversation state from the same row, when it was read with it (a turn's lease); else null.</summary>
+    public ConversationState? Conversation { get; init; }
+}
 
 public static class AgentRuntimes
 {
@@ -51,14 +55,20 @@ public abstract record AgentEvent
 
     public sealed record MemoryUpdated(string Label) : AgentEvent;
 
-    /// <summary>One LLM call's usage (a turn has one per step); cost when the endpoint reports it.</summary>
-    public sealed record Usage(string Model, int PromptTokens, int CompletionTokens, decimal? CostUsd) : AgentEvent;
+    /// <summary>One LLM call's usage (a turn has one per step); its cost and the budget left after it (nano-USD) when metered here.</summary>
+    public sealed record Usage(string Model, int PromptTokens, int CompletionTokens, long? CostNanos, long? RemainingNanos = null) : AgentEvent;
 
     /// <summary>The last event of a successful turn: the whole assistant text.</summary>
     public sealed record Completed(string Text, string StopReason) : AgentEvent;
 
-    /// <summary>The last event of a failed turn: a stable problem code, a human detail, and any figures that explain it.</summary>
-    public sealed record Failed(string Code, string Detail, IReadOnlyDictionary<string, object?>? Extensions = null) : AgentEvent;
+    /// <summary>The last event of a failed turn: a stable problem code, a human detail, any figures that explain it, and its HTTP status.</summary>
+    public sealed record Failed(string Code, string Detail, IReadOnlyDictionary<string, object?>? Extensions = null) : AgentEvent
+    {
+        public int Status { get; init; } = StatusCodes.Status502BadGateway;
+    }
+
+    /// <summary>The last event of a turn that was cancelled (by the user, or because the server is stopping).</summary>
+    public sealed record Cancelled : AgentEvent;
 }
 
 /// <summary>Thrown when a memory update would exceed a block's character limit; nothing has been applied.</summary>
@@ -126,15 +136,3 @@ public sealed record TurnInput(Guid UserId, Guid TurnId, string Content);
 
 /// <summary>The blocks a new (or memory-reset) agent starts with.</summary>
 public sealed record AgentDefaults(IReadOnlyList<MemoryBlock> Blocks, string Model);
-
-/// <summary>
-/// The per-user credential an agent runtime uses to call AiChat's metered LLM endpoint (<c>/internal/llm/v1</c>):
-/// whoever presents it is charged to that user.
-/// </summary>
-public interface IInternalLlmKeys
-{
-    string KeyFor(Guid userId);
-
-    /// <summary>The user a key belongs to, or null when the key is not one AiChat issued.</summary>
-    Guid? UserFor(string key);
-}

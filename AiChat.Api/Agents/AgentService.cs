@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Agents;
@@ -91,34 +92,54 @@ public sealed class AgentService(
     }
 
     /// <summary>
-    /// Runs a turn once the agent is free: waits up to <paramref name="wait"/> for another turn to finish
+    /// Runs a turn of the user's agent once it is free: waits up to <paramref name="wait"/> for another turn to finish
     /// (<see cref="AgentBusyException"/> after that), holds the lease while the turn runs, and lets go at the end.
+    /// Taking the lease reads the agent too, so a turn costs one read of the agents row.
     /// </summary>
-    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, TimeSpan wait, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(TurnInput input, TimeSpan wait, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var lease = await LeaseAsync(agent, input.TurnId, wait, cancellationToken);
-        await foreach (var @event in RuntimeFor(agent).RunTurnAsync(agent, input, cancellationToken))
+        var (lease, agent) = await LeaseAsync(input.UserId, input.TurnId, wait, cancellationToken);
+        await using (lease)
         {
-            yield return @event;
+            await foreach (var @event in RuntimeFor(agent).RunTurnAsync(agent, input, cancellationToken))
+            {
+                yield return @event;
+            }
         }
     }
+
+    /// <summary>Runs a turn of this agent (see <see cref="RunTurnAsync(TurnInput, TimeSpan, CancellationToken)"/>).</summary>
+    public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, TimeSpan wait, CancellationToken cancellationToken) =>
+        RunTurnAsync(input with { UserId = agent.UserId }, wait, cancellationToken);
 
     /// <summary>Runs an operation that must not overlap a turn (a reset), under the agent's lease.</summary>
     public async Task WithLeaseAsync(AgentRecord agent, TimeSpan wait, Func<Task> operation, CancellationToken cancellationToken)
     {
-        await using var lease = await LeaseAsync(agent, Guid.NewGuid(), wait, cancellationToken);
-        await operation();
+        var (lease, _) = await LeaseAsync(agent.UserId, Guid.NewGuid(), wait, cancellationToken);
+        await using (lease)
+        {
+            await operation();
+        }
     }
 
-    private async Task<Lease> LeaseAsync(AgentRecord agent, Guid holder, TimeSpan wait, CancellationToken cancellationToken)
+    /// <summary>Lets go of an agent held by a turn that will not finish (its instance died).</summary>
+    public Task ReleaseAsync(Guid agentId, Guid turnId) => store.ReleaseLeaseAsync(agentId, turnId, time.GetUtcNow());
+
+    private async Task<(Lease Lease, AgentRecord Agent)> LeaseAsync(Guid userId, Guid holder, TimeSpan wait, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + wait;
-        while (true)
+        for (var attempt = 0; ; attempt++)
         {
             var now = time.GetUtcNow();
-            if (await store.TryLeaseAsync(agent.Id, holder, now, now + agentOptions.Value.LeaseDuration, cancellationToken))
+            if (await store.TryLeaseAsync(userId, holder, now, now + agentOptions.Value.LeaseDuration, cancellationToken) is { } agent)
             {
-                return new Lease(store, agent.Id, holder, agentOptions.Value.LeaseDuration, time);
+                return (new Lease(store, agent.Id, holder, agentOptions.Value.LeaseDuration, time), agent);
+            }
+
+            // Not taken: another turn holds the agent, or there is no agent to hold.
+            if (attempt == 0 && await store.FindByUserAsync(userId, cancellationToken) is null)
+            {
+                throw new AgentNotFoundException();
             }
 
             if (now >= deadline)

@@ -6,20 +6,19 @@ namespace AiChat.Api.Agents;
 
 public static class AgentsExtensions
 {
-    /// <summary>Personal agents: the LLM client, the built-in and Letta runtimes, the agent service, and the agent's provisioning step.</summary>
+    /// <summary>Personal agents: their row and memory, the built-in and Letta runtimes, the agent service, and the agent's part of an account. Needs AddLlm and a <see cref="ITranscript"/>.</summary>
     public static IHostApplicationBuilder AddAgents(this IHostApplicationBuilder builder)
     {
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection(AgentOptions.Section));
-        builder.AddLlm();
-
-        builder.Services.AddSingleton<IInternalLlmKeys, InternalLlmKeys>();
         builder.Services.AddSingleton<AgentStore>();
+        builder.Services.AddSingleton<MemoryStore>();
         builder.Services.AddSingleton<ContextAssembler>();
         builder.Services.AddKeyedSingleton<IAgentRuntime, BuiltInRuntime>(AgentRuntimes.BuiltIn);
         builder.AddLettaRuntime();
         builder.Services.AddSingleton<AgentService>();
         builder.Services.AddSingleton<IProvisioningStep, AgentStep>();
         builder.Services.AddSingleton<IAccountPart, AgentPart>();
+        builder.Services.AddSingleton<Infrastructure.IExceptionProblems, AgentExceptionProblems>();
         return builder;
     }
 }

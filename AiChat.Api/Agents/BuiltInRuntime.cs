@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
@@ -10,13 +11,13 @@ namespace AiChat.Api.Agents;
 /// <summary>
 /// The built-in agent runtime, modelled on Letta's memory design: core blocks in the prompt, archival memory and the
 /// transcript behind search tools, a running summary of older turns, and a bounded tool loop, with the LLM reached
-/// through <see cref="IChatClient"/> (any OpenAI-compatible endpoint, or the offline model).
+/// through the metered <see cref="IChatClient"/> pipeline (every call is charged to the turn's user).
 /// </summary>
 public sealed partial class BuiltInRuntime(
-    AgentStore store,
-    IChatClient model,
-    Billing.Ledger ledger,
-    Billing.PriceTable prices,
+    AgentStore agents,
+    MemoryStore store,
+    ITranscript transcript,
+    IChatClient chat,
     ContextAssembler assembler,
     TokenCounter tokens,
     IOptions<LlmOptions> llmOptions,
@@ -24,9 +25,6 @@ public sealed partial class BuiltInRuntime(
     TimeProvider time,
     ILogger<BuiltInRuntime> logger) : IAgentRuntime
 {
-    // Every call this runtime makes, turn steps and summaries alike, is reserved against and charged to the user.
-    private readonly IChatClient chat = new Billing.MeteringChatClient(model, ledger, prices, tokens, llmOptions, logger);
-
     public string Name => AgentRuntimes.BuiltIn;
 
     public Task<string?> CreateAsync(AgentRecord agent, AgentDefaults defaults, CancellationToken cancellationToken) =>
@@ -55,7 +53,7 @@ public sealed partial class BuiltInRuntime(
     {
         if (scope is ResetScope.Conversation or ResetScope.All)
         {
-            await store.ForgetConversationAsync(agent.Id, agent.UserId, cancellationToken);
+            await agents.ForgetConversationAsync(agent.Id, await transcript.LastSeqAsync(agent.UserId, cancellationToken), cancellationToken);
         }
 
         if (scope is ResetScope.Memory or ResetScope.All)
@@ -67,10 +65,10 @@ public sealed partial class BuiltInRuntime(
 
     public async Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken)
     {
-        var conversation = await store.GetConversationAsync(agent.Id, cancellationToken);
+        var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.Id, cancellationToken);
         var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
         var context = await AssembleAsync(agent, Guid.Empty, "", blocks, conversation, cancellationToken);
-        var count = await store.CountMessagesAsync(agent.UserId, conversation.ConversationResetSeq, cancellationToken);
+        var count = await transcript.CountAsync(agent.UserId, conversation.ConversationResetSeq, cancellationToken);
         return new AgentContextInfo(context.PromptTokens, llmOptions.Value.ContextWindow, count);
     }
 
@@ -87,7 +85,7 @@ public sealed partial class BuiltInRuntime(
         var text = new StringBuilder();
         try
         {
-            var conversation = await store.GetConversationAsync(agent.Id, cancellationToken);
+            var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.Id, cancellationToken);
             var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
             var context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
             if (context.HistoryTruncated && context.OldestIncludedSeq > conversation.SummaryThroughSeq + 1)
@@ -98,23 +96,23 @@ public sealed partial class BuiltInRuntime(
                     await events.WriteAsync(usage, cancellationToken);
                 }
 
-                conversation = await store.GetConversationAsync(agent.Id, cancellationToken);
+                conversation = await agents.GetConversationAsync(agent.Id, cancellationToken);
                 context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
             }
 
-            var tools = new MemoryTools(store, agent, time);
+            var tools = new MemoryTools(store, transcript, agent, time);
             var functions = tools.All();
             var messages = context.Messages;
             var maxSteps = Math.Max(1, agentOptions.Value.MaxSteps);
             for (var step = 1; step <= maxSteps; step++)
             {
                 var lastStep = step == maxSteps;
-                var options = Billing.MeteringChatClient.For(new ChatOptions
+                var options = new LlmCaller(agent.UserId, input.TurnId).On(new ChatOptions
                 {
                     ModelId = llmOptions.Value.EffectiveModel,
                     MaxOutputTokens = llmOptions.Value.MaxOutputTokens,
                     Tools = lastStep ? null : [.. functions],
-                }, agent.UserId, input.TurnId);
+                });
 
                 var calls = new List<FunctionCallContent>();
                 var stepText = new StringBuilder();
@@ -137,11 +135,7 @@ public sealed partial class BuiltInRuntime(
                                 calls.Add(call);
                                 break;
                             case UsageContent usage:
-                                await events.WriteAsync(new AgentEvent.Usage(
-                                    update.ModelId ?? llmOptions.Value.EffectiveModel,
-                                    (int)(usage.Details.InputTokenCount ?? 0),
-                                    (int)(usage.Details.OutputTokenCount ?? 0),
-                                    CostOf(usage.Details)), cancellationToken);
+                                await events.WriteAsync(UsageOf(update.ModelId, usage.Details, update.Contents), cancellationToken);
                                 break;
                         }
                     }
@@ -156,7 +150,6 @@ public sealed partial class BuiltInRuntime(
                 text.Append(stepText);
                 if (calls.Count == 0)
                 {
-                    await store.TouchAsync(agent.Id, time.GetUtcNow(), cancellationToken);
                     await events.WriteAsync(new AgentEvent.Completed(text.ToString(), lastStep && step > 1 ? "max_steps" : "end_turn"), cancellationToken);
                     return;
                 }
@@ -169,7 +162,7 @@ public sealed partial class BuiltInRuntime(
                     var result = await InvokeAsync(functions, call, cancellationToken);
                     var ok = !result.StartsWith("Error", StringComparison.Ordinal);
                     await events.WriteAsync(new AgentEvent.ToolResult(call.Name, ok), cancellationToken);
-                    if (ok && MemoryTools.ChangesBlock(call.Name) && MemoryTools.Argument(call, "label") is { } label)
+                    if (ok && MemoryToolNames.ChangesBlock(call.Name) && MemoryToolNames.Argument(call, "label") is { } label)
                     {
                         await events.WriteAsync(new AgentEvent.MemoryUpdated(label), cancellationToken);
                     }
@@ -180,12 +173,13 @@ public sealed partial class BuiltInRuntime(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            events.TryWrite(new AgentEvent.Failed("cancelled", "The turn was cancelled."));
+            events.TryWrite(new AgentEvent.Cancelled());
         }
         catch (Exception ex)
         {
             LogTurnFailed(logger, ex, input.TurnId);
-            events.TryWrite(new AgentEvent.Failed(LlmErrors.CodeFor(ex), LlmErrors.DetailFor(ex), LlmErrorFigures.For(ex)));
+            var failure = LlmErrors.Describe(ex);
+            events.TryWrite(new AgentEvent.Failed(failure.Code, failure.Detail, failure.Figures) { Status = failure.Status });
         }
         finally
         {
@@ -200,7 +194,7 @@ public sealed partial class BuiltInRuntime(
             userMessage,
             llmOptions.Value.ContextWindow,
             llmOptions.Value.MaxOutputTokens,
-            (before, limit) => store.RecentMessagesAsync(agent.UserId, turnId, conversation.ConversationResetSeq, before, limit, cancellationToken));
+            (before, limit) => transcript.RecentAsync(agent.UserId, turnId, conversation.ConversationResetSeq, before, limit, cancellationToken));
 
     /// <summary>
     /// Folds the messages that no longer fit the window (newest of them first, as many as one summarisation prompt holds)
@@ -215,7 +209,7 @@ public sealed partial class BuiltInRuntime(
         var full = false;
         while (!full)
         {
-            var page = await store.RecentMessagesAsync(agent.UserId, turnId, Math.Max(conversation.SummaryThroughSeq, conversation.ConversationResetSeq), before, ContextAssembler.PageSize, cancellationToken);
+            var page = await transcript.RecentAsync(agent.UserId, turnId, Math.Max(conversation.SummaryThroughSeq, conversation.ConversationResetSeq), before, ContextAssembler.PageSize, cancellationToken);
             foreach (var message in page)
             {
                 var cost = tokens.Count(message.Content) + TokenCounter.PerMessageOverhead;
@@ -255,13 +249,11 @@ public sealed partial class BuiltInRuntime(
         prompt.AddRange(fold.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
         var response = await chat.GetResponseAsync(
             prompt,
-            Billing.MeteringChatClient.For(new ChatOptions { ModelId = llmOptions.Value.EffectiveModel, MaxOutputTokens = llmOptions.Value.MaxOutputTokens }, agent.UserId, turnId),
+            new LlmCaller(agent.UserId, turnId).On(new ChatOptions { ModelId = llmOptions.Value.EffectiveModel, MaxOutputTokens = llmOptions.Value.MaxOutputTokens }),
             cancellationToken);
         var summary = response.Text.Length > agentOptions.Value.MaxSummaryChars ? response.Text[..agentOptions.Value.MaxSummaryChars] : response.Text;
-        await store.SaveSummaryAsync(agent.Id, summary, oldestIncludedSeq - 1, cancellationToken);
-        return response.Usage is { } usage
-            ? new AgentEvent.Usage(response.ModelId ?? llmOptions.Value.EffectiveModel, (int)(usage.InputTokenCount ?? 0), (int)(usage.OutputTokenCount ?? 0), CostOf(usage))
-            : null;
+        await agents.SaveSummaryAsync(agent.Id, summary, oldestIncludedSeq - 1, cancellationToken);
+        return response.Usage is { } usage ? UsageOf(response.ModelId, usage, response.Messages.SelectMany(m => m.Contents)) : null;
     }
 
     private static async Task<string> InvokeAsync(IReadOnlyList<AIFunction> functions, FunctionCallContent call, CancellationToken cancellationToken)
@@ -288,8 +280,17 @@ public sealed partial class BuiltInRuntime(
         }
     }
 
-    private static decimal? CostOf(UsageDetails details) =>
-        details.AdditionalCounts?.TryGetValue(Billing.MeteringChatClient.CostKey, out var nanos) == true ? Billing.PriceTable.ToUsd(nanos) : null;
+    /// <summary>A call's usage, with what the metering pipeline charged for it (it adds the charge beside the usage).</summary>
+    private AgentEvent.Usage UsageOf(string? model, UsageDetails usage, IEnumerable<AIContent> contents)
+    {
+        var charge = contents.OfType<LlmCharge>().FirstOrDefault();
+        return new AgentEvent.Usage(
+            charge?.Model ?? model ?? llmOptions.Value.EffectiveModel,
+            (int)(usage.InputTokenCount ?? 0),
+            (int)(usage.OutputTokenCount ?? 0),
+            charge?.CostNanos,
+            charge?.RemainingNanos);
+    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Turn {TurnId} failed")]
     private static partial void LogTurnFailed(ILogger logger, Exception exception, Guid turnId);

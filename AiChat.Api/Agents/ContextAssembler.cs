@@ -1,4 +1,5 @@
 using System.Text;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.AI;
 
 namespace AiChat.Api.Agents;

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Text.Json;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.AI;
 
 namespace AiChat.Api.Agents;
@@ -9,18 +10,13 @@ namespace AiChat.Api.Agents;
 /// edit a core block (limits enforced), insert into and search archival memory, search the conversation.
 /// A tool that cannot do what was asked answers with a text starting "Error" for the model to read; it never throws.
 /// </summary>
-public sealed class MemoryTools(AgentStore store, AgentRecord agent, TimeProvider time)
+public sealed class MemoryTools(MemoryStore store, ITranscript transcript, AgentRecord agent, TimeProvider time)
 {
-    public const string Append = "core_memory_append";
-    public const string Replace = "core_memory_replace";
-    public const string ArchivalInsert = "archival_memory_insert";
-    public const string ArchivalSearch = "archival_memory_search";
-    public const string ConversationSearch = "conversation_search";
-
-    public static bool ChangesBlock(string tool) => tool is Append or Replace;
-
-    public static string? Argument(FunctionCallContent call, string name) =>
-        call.Arguments is not null && call.Arguments.TryGetValue(name, out var value) ? value?.ToString() : null;
+    public const string Append = MemoryToolNames.Append;
+    public const string Replace = MemoryToolNames.Replace;
+    public const string ArchivalInsert = MemoryToolNames.ArchivalInsert;
+    public const string ArchivalSearch = MemoryToolNames.ArchivalSearch;
+    public const string ConversationSearch = MemoryToolNames.ConversationSearch;
 
     public IReadOnlyList<AIFunction> All() =>
     [
@@ -78,7 +74,7 @@ public sealed class MemoryTools(AgentStore store, AgentRecord agent, TimeProvide
 
     private async Task<string> SearchConversationAsync(string query, CancellationToken cancellationToken)
     {
-        var found = await store.SearchMessagesAsync(agent.UserId, query, 5, cancellationToken);
+        var found = await transcript.SearchAsync(agent.UserId, query, 5, cancellationToken);
         return found.Count == 0 ? "No message matches." : JsonSerializer.Serialize(found.Select(m => $"{m.Role} ({m.CreatedAt:yyyy-MM-dd}): {m.Content}"));
     }
 

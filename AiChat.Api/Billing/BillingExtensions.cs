@@ -27,8 +27,6 @@ public static class BillingExtensions
             builder.Services.AddSingleton<LiteLlmKeyStore>();
             builder.Services.AddSingleton<IProvisioningStep, LiteLlmStep>();
             builder.Services.AddSingleton<IBudgetSync, LiteLlmBudgetSync>();
-            builder.Services.AddTransient<LiteLlmUserKeyHandler>();
-            builder.Services.AddHttpClient(Agents.LlmExtensions.HttpClientName).AddHttpMessageHandler<LiteLlmUserKeyHandler>();
         }
 
         return builder;

@@ -23,6 +23,12 @@ public sealed class BudgetExceededException(long remainingNanos, long requiredNa
 
 public sealed class BillingAccountMissingException() : Exception("The account has no billing account.");
 
+/// <summary>A held reservation: its id, the amount held, and what was left of the budget before it was taken (nano-USD).</summary>
+public sealed record Reservation(Guid Id, long Amount, long RemainingBefore);
+
+/// <summary>A settled call: what was charged, and whether the real cost was above the reservation (and capped to it).</summary>
+public sealed record Settlement(long Charged, bool Capped);
+
 public sealed record UsageRow(string Key, long CostNanos, long PromptTokens, long CompletionTokens, long Calls);
 
 /// <summary>
@@ -58,7 +64,11 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
     }
 
     /// <summary>Reserves <paramref name="amount"/> if it fits; returns the reservation's id, or throws <see cref="BudgetExceededException"/>.</summary>
-    public async Task<Guid> ReserveAsync(Guid userId, Guid? turnId, string model, long amount, CancellationToken cancellationToken)
+    public async Task<Guid> ReserveAsync(Guid userId, Guid? turnId, string model, long amount, CancellationToken cancellationToken) =>
+        (await HoldAsync(userId, turnId, model, amount, cancellationToken)).Id;
+
+    /// <summary>Reserves <paramref name="amount"/> if it fits, or throws <see cref="BudgetExceededException"/>.</summary>
+    public async Task<Reservation> HoldAsync(Guid userId, Guid? turnId, string model, long amount, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var connection = await db.OpenAsync(cancellationToken);
@@ -77,27 +87,27 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
             """,
             new { id, userId, amount, model, turnId, now, expires = now + options.Value.ReservationTtl }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
-        return id;
+        return new Reservation(id, amount, state.Remaining);
     }
 
     /// <summary>
     /// Settles a reservation to the real cost. A cost above the reservation is capped at it (and reported), so the
     /// budget is never overspent: the reservation is the most the call was allowed to cost.
     /// </summary>
-    public async Task<(long Charged, bool Capped)> SettleAsync(Guid reservationId, long actual, int promptTokens, int completionTokens, string model)
+    public async Task<Settlement> SettleAsync(Guid reservationId, long actual, int promptTokens, int completionTokens, string model)
     {
         await using var connection = await db.OpenAsync();
-        var reserved = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
-            "SELECT reserved_nanousd FROM ledger_entries WHERE id = @reservationId AND state = 'held'", new { reservationId })) ?? actual;
-        var charged = Math.Min(actual, reserved);
-        await connection.ExecuteAsync(new CommandDefinition(
+        // One statement: the charge is capped at what was reserved, read back from the row it updates.
+        var charged = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
             """
-            UPDATE ledger_entries SET state = 'settled', amount_nanousd = @charged, prompt_tokens = @promptTokens,
-                completion_tokens = @completionTokens, model = @model, expires_at = NULL
+            UPDATE ledger_entries SET state = 'settled',
+                amount_nanousd = CASE WHEN @actual < reserved_nanousd THEN @actual ELSE reserved_nanousd END,
+                prompt_tokens = @promptTokens, completion_tokens = @completionTokens, model = @model, expires_at = NULL
             WHERE id = @reservationId AND state = 'held'
+            RETURNING amount_nanousd
             """,
-            new { reservationId, charged, promptTokens, completionTokens, model }));
-        return (charged, actual > reserved);
+            new { reservationId, actual, promptTokens, completionTokens, model })) ?? actual;
+        return new Settlement(charged, actual > charged);
     }
 
     public async Task ReleaseAsync(Guid reservationId)

@@ -71,29 +71,3 @@ public sealed class LiteLlmBudgetSync(LiteLlmClient liteLlm) : IBudgetSync
     public Task BudgetChangedAsync(Guid userId, BudgetState state, CancellationToken cancellationToken) =>
         liteLlm.UpdateUserBudgetAsync(userId, PriceTable.ToUsd(state.EffectiveLimit), LiteLlmClient.Duration(state.Duration), cancellationToken);
 }
-
-/// <summary>The user an LLM call is made for, visible to the HTTP handler that sends it.</summary>
-public static class LlmCallContext
-{
-    private static readonly AsyncLocal<Guid?> User = new();
-
-    public static Guid? CurrentUser => User.Value;
-
-    public static void Set(Guid? userId) => User.Value = userId;
-}
-
-/// <summary>Sends each LLM call through LiteLLM with the virtual key of the user it is charged to (LiteLLM then enforces that user's budget too).</summary>
-public sealed class LiteLlmUserKeyHandler(LiteLlmKeyStore keys) : DelegatingHandler
-{
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        if (LlmCallContext.CurrentUser is { } userId)
-        {
-            var key = await keys.FindAsync(userId, cancellationToken)
-                ?? throw new InvalidOperationException("The user has no LiteLLM key; their account was not provisioned for LiteLLM.");
-            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-        }
-
-        return await base.SendAsync(request, cancellationToken);
-    }
-}

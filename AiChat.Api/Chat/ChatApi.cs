@@ -1,10 +1,7 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using AiChat.Api.Agents;
+using AiChat.Api.Billing;
 using AiChat.Api.Infrastructure;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -12,12 +9,6 @@ namespace AiChat.Api.Chat;
 
 public static class ChatApi
 {
-    public const string MessageTooLong = "message_too_long";
-    public const string IdempotencyKeyReused = "idempotency_key_reused";
-    public const string ServerBusy = "server_busy";
-    public const string EventsExpired = "events_expired";
-    public const string TurnFinished = "turn_already_finished";
-
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/chat").WithTags("Chat").RequireAuthorization();
@@ -46,7 +37,7 @@ public static class ChatApi
 
         if (request.Content.Length > options.MaxMessageChars)
         {
-            return Problems.Of(StatusCodes.Status413PayloadTooLarge, MessageTooLong,
+            return Problems.Of(StatusCodes.Status413PayloadTooLarge, ChatProblems.MessageTooLong,
                 $"A message has at most {options.MaxMessageChars} characters (this one has {request.Content.Length}).",
                 new Dictionary<string, object?> { ["max_chars"] = options.MaxMessageChars });
         }
@@ -57,61 +48,24 @@ public static class ChatApi
             return new FieldErrors().Add("Idempotency-Key", "The key has at most 200 printable characters.").ToProblem();
         }
 
-        var userId = context.User.UserId();
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Content)));
-        if (key.Length > 0 && await services.Store.FindByIdempotencyKeyAsync(userId, key, cancellationToken) is { } earlier)
+        var start = await services.Turns.StartAsync(context.User.UserId(), request.Content, key.Length > 0 ? key : null, cancellationToken);
+        switch (start)
         {
-            return earlier.RequestHash == hash ? await AnswerAsync(earlier, context, services) : KeyReused();
+            case TurnStart.Started { Turn: var turn }:
+                return await AnswerAsync(turn, context, services);
+            case TurnStart.Existing { Turn: var turn }:
+                return await AnswerAsync(turn, context, services);
+            case TurnStart.Busy:
+                return Problems.Of(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "The agent is answering another message. Send this one when that turn has ended.");
+            case TurnStart.QueueFull:
+                context.Response.Headers.RetryAfter = "5";
+                return Problems.Of(StatusCodes.Status503ServiceUnavailable, ChatProblems.ServerBusy, "Too many turns are waiting; nothing was stored. Try again shortly.",
+                    new Dictionary<string, object?> { ["retry_after_seconds"] = 5 });
+            case TurnStart.KeyReused:
+                return Problems.Of(StatusCodes.Status422UnprocessableEntity, ChatProblems.IdempotencyKeyReused, "This Idempotency-Key was used for a different message.");
+            default:
+                throw new InvalidOperationException($"Unexpected turn start {start}.");
         }
-
-        var agent = await services.Agents.GetAsync(userId, cancellationToken);
-        if (!services.Executor.TryReserve())
-        {
-            context.Response.Headers.RetryAfter = "5";
-            return Problems.Of(StatusCodes.Status503ServiceUnavailable, ServerBusy, "Too many turns are waiting; nothing was stored. Try again shortly.",
-                new Dictionary<string, object?> { ["retry_after_seconds"] = 5 });
-        }
-
-        var turn = new TurnRecord
-        {
-            Id = Guid.CreateVersion7(),
-            UserId = userId,
-            AgentId = agent.Id,
-            Status = TurnStatus.Running,
-            IdempotencyKey = key.Length > 0 ? key : null,
-            RequestHash = hash,
-            UserMessageId = Guid.CreateVersion7(),
-            AssistantMessageId = Guid.CreateVersion7(),
-            CreatedAt = Microseconds(services.Time.GetUtcNow()),
-            LastEventSeq = 1,
-        };
-        var started = TurnEvents.Create(1, TurnEvents.Started, new { turn_id = turn.Id, user_message_id = turn.UserMessageId, assistant_message_id = turn.AssistantMessageId });
-        TurnRecord? created;
-        try
-        {
-            created = await services.Store.CreateAsync(turn, request.Content, started, cancellationToken);
-        }
-        catch (TurnConflictException)
-        {
-            services.Executor.Unreserve();
-            return Problems.Of(StatusCodes.Status409Conflict, AgentApi.AgentBusy, "The agent is answering another message. Send this one when that turn has ended.");
-        }
-        catch
-        {
-            services.Executor.Unreserve();
-            throw;
-        }
-
-        if (created is null)
-        {
-            // Another request with the same key stored its turn first: attach to that one.
-            services.Executor.Unreserve();
-            var winner = await services.Store.FindByIdempotencyKeyAsync(userId, key, cancellationToken);
-            return winner?.RequestHash == hash ? await AnswerAsync(winner, context, services) : KeyReused();
-        }
-
-        services.Executor.Enqueue(new TurnWork(created, request.Content));
-        return await AnswerAsync(created, context, services);
     }
 
     public static async Task<IResult> StreamEventsAsync(Guid turnId, HttpContext context, [AsParameters] ChatServices services, CancellationToken cancellationToken)
@@ -136,7 +90,7 @@ public static class ChatApi
 
         if (turn.IsFinished && (await services.Store.ReadEventsAsync(turn.Id, 0, cancellationToken)).Count == 0)
         {
-            return Problems.Of(StatusCodes.Status410Gone, EventsExpired, "This turn's events are no longer kept; its messages are in the history.");
+            return Problems.Of(StatusCodes.Status410Gone, ChatProblems.EventsExpired, "This turn's events are no longer kept; its messages are in the history.");
         }
 
         return new TurnStreamResult(turn, after, services.Follower);
@@ -144,23 +98,20 @@ public static class ChatApi
 
     public static async Task<Results<Accepted<CancelResponse>, ProblemHttpResult>> CancelAsync(Guid turnId, HttpContext context, [AsParameters] ChatServices services, CancellationToken cancellationToken)
     {
-        var turn = await services.Store.FindAsync(turnId, context.User.UserId(), cancellationToken);
-        if (turn is null)
+        var userId = context.User.UserId();
+        if (!await services.Store.RequestCancelAsync(turnId, userId, cancellationToken))
         {
-            return Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such turn.");
+            return await services.Store.FindAsync(turnId, userId, cancellationToken) is null
+                ? Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such turn.")
+                : Problems.Of(StatusCodes.Status409Conflict, ChatProblems.TurnFinished, "The turn has already ended.");
         }
 
-        if (!await services.Store.RequestCancelAsync(turnId, turn.UserId, cancellationToken))
-        {
-            return Problems.Of(StatusCodes.Status409Conflict, TurnFinished, "The turn has already ended.");
-        }
-
-        services.Executor.Cancel(turnId);
+        services.Queue.Cancel(turnId);
         return TypedResults.Accepted($"/api/v1/chat/turns/{turnId}/events", new CancelResponse(turnId, "cancelling"));
     }
 
     public static async Task<Results<Ok<HistoryPage>, ProblemHttpResult>> GetHistoryAsync(
-        HttpContext context, TurnStore store, int? limit, string? before, CancellationToken cancellationToken)
+        HttpContext context, MessageStore messages, int? limit, string? before, CancellationToken cancellationToken)
     {
         var size = limit ?? 50;
         if (size is < 1 or > 200)
@@ -175,9 +126,9 @@ public static class ChatApi
             return new FieldErrors().Add("before", "The cursor is not one this API returned.").ToProblem();
         }
 
-        var page = await store.HistoryAsync(context.User.UserId(), beforeSeq, size + 1, cancellationToken);
-        var messages = page.Take(size).Select(MessageDto.From).ToList();
-        return TypedResults.Ok(new HistoryPage(messages, page.Count > size ? Cursor.Encode($"m:{page[size - 1].Seq}") : null));
+        var page = await messages.HistoryAsync(context.User.UserId(), beforeSeq, size + 1, cancellationToken);
+        var items = page.Take(size).Select(MessageDto.From).ToList();
+        return TypedResults.Ok(new HistoryPage(items, page.Count > size ? Cursor.Encode($"m:{page[size - 1].Seq}") : null));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteHistoryAsync(
@@ -186,7 +137,7 @@ public static class ChatApi
         var userId = context.User.UserId();
         if (!await store.DeleteHistoryAsync(userId, cancellationToken))
         {
-            return Problems.Of(StatusCodes.Status409Conflict, AgentApi.AgentBusy, "A turn is running; delete the history when it has ended.");
+            return Problems.Of(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "A turn is running; delete the history when it has ended.");
         }
 
         if (await agents.FindAsync(userId, cancellationToken) is { } agent)
@@ -198,7 +149,7 @@ public static class ChatApi
         return TypedResults.NoContent();
     }
 
-    /// <summary>Answers for a stored turn: its event stream, or (JSON) its result once it has ended.</summary>
+    /// <summary>Answers for a stored turn: its event stream, or (JSON) its result once it has ended, read from the turn's row.</summary>
     private static async Task<IResult> AnswerAsync(TurnRecord turn, HttpContext context, ChatServices services)
     {
         if (WantsEventStream(context.Request))
@@ -207,86 +158,34 @@ public static class ChatApi
         }
 
         // The JSON answer waits for the turn; if the client goes away meanwhile, the turn still runs to its end.
-        StoredEvent? last = null;
-        await services.Follower.FollowAsync(turn, 0, stored => { last = stored; return Task.CompletedTask; }, () => Task.CompletedTask, context.RequestAborted);
-        if (last?.Event == TurnEvents.Completed)
+        var result = await services.Follower.WaitForEndAsync(turn, context.RequestAborted);
+        if (result is { Turn.Status: TurnStatus.Completed, UserMessage: { } user, AssistantMessage: { } assistant })
         {
-            var user = await services.Store.FindMessageAsync(turn.UserMessageId, context.RequestAborted);
-            var assistant = await services.Store.FindMessageAsync(turn.AssistantMessageId, context.RequestAborted);
-            var dto = MessageDto.From(assistant!);
-            var budget = await services.Ledger.GetStateAsync(turn.UserId, context.RequestAborted);
-            return TypedResults.Ok(new TurnResult(turn.Id, MessageDto.From(user!), dto, dto.Usage, budget is null ? null : new BudgetSummary(Billing.PriceTable.ToUsd(budget.Remaining))));
+            var dto = MessageDto.From(assistant);
+            var budget = result.Turn.BudgetRemainingNanousd is { } remaining ? new BudgetSummary(PriceTable.ToUsd(remaining)) : null;
+            return TypedResults.Ok(new TurnResult(turn.Id, MessageDto.From(user), dto, dto.Usage, budget));
         }
 
-        var problem = last is null ? null : JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(last.Data);
-        var status = problem?.TryGetValue("status", out var value) == true ? value.GetInt32() : StatusCodes.Status500InternalServerError;
-        var code = problem?.TryGetValue("code", out var c) == true ? c.GetString()! : ProblemCodes.InternalError;
-        var detail = problem?.TryGetValue("detail", out var d) == true ? d.GetString()! : "The turn failed.";
+        var failure = result?.Turn.Failure ?? new TurnFailure(StatusCodes.Status500InternalServerError, ProblemCodes.InternalError, "The turn failed.");
         var extensions = new Dictionary<string, object?>
         {
             ["turn_id"] = turn.Id,
             ["user_message_id"] = turn.UserMessageId,
             ["assistant_message_id"] = turn.AssistantMessageId,
         };
-        foreach (var (key, element) in problem ?? [])
+        foreach (var (name, value) in failure.Figures ?? new Dictionary<string, object?>())
         {
-            if (key is not ("type" or "title" or "status" or "detail" or "code" or "turn_id" or "instance"))
-            {
-                extensions[key] = element;
-            }
+            extensions[name] = value;
         }
 
-        return Problems.Of(status, code, detail, extensions);
+        return Problems.Of(failure.Status, failure.Code, failure.Detail, extensions);
     }
-
-    // Both stores keep microseconds; the events then carry the same instants as the history.
-    private static DateTimeOffset Microseconds(DateTimeOffset instant) => new(instant.UtcTicks - instant.UtcTicks % 10, TimeSpan.Zero);
 
     private static bool WantsEventStream(HttpRequest request) =>
         request.GetTypedHeaders().Accept.Any(accept => accept.MediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
-
-    private static ProblemHttpResult KeyReused() =>
-        Problems.Of(StatusCodes.Status422UnprocessableEntity, IdempotencyKeyReused, "This Idempotency-Key was used for a different message.");
-
-    /// <summary>Writes a turn's events as Server-Sent Events, with a comment line whenever the stream is quiet for too long.</summary>
-    private sealed class TurnStreamResult(TurnRecord turn, int afterSeq, TurnFollower follower) : IResult
-    {
-        public async Task ExecuteAsync(HttpContext context)
-        {
-            var response = context.Response;
-            response.ContentType = "text/event-stream";
-            response.Headers.CacheControl = "no-cache";
-            response.Headers["X-Accel-Buffering"] = "no";
-            response.Headers["X-Turn-Id"] = turn.Id.ToString();
-            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-            await response.Body.FlushAsync(context.RequestAborted);
-
-            try
-            {
-                await follower.FollowAsync(
-                    turn,
-                    afterSeq,
-                    async stored =>
-                    {
-                        await response.WriteAsync($"id: {stored.Seq}\nevent: {stored.Event}\ndata: {stored.Data}\n\n", context.RequestAborted);
-                        await response.Body.FlushAsync(context.RequestAborted);
-                    },
-                    async () =>
-                    {
-                        await response.WriteAsync(": keep-alive\n\n", context.RequestAborted);
-                        await response.Body.FlushAsync(context.RequestAborted);
-                    },
-                    context.RequestAborted);
-            }
-            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-            {
-                // The client left; the turn goes on and can be resumed with Last-Event-ID.
-            }
-        }
-    }
 }
 
-public sealed record ChatServices(TurnStore Store, TurnExecutor Executor, TurnFollower Follower, AgentService Agents, Billing.Ledger Ledger, IOptions<ChatOptions> Options, TimeProvider Time);
+public sealed record ChatServices(TurnService Turns, TurnStore Store, TurnQueue Queue, TurnFollower Follower, IOptions<ChatOptions> Options);
 
 public sealed record SendMessageRequest(string? Content);
 
@@ -299,7 +198,7 @@ public sealed record MessageDto(Guid Id, string Role, string Content, string Sta
         message.Role,
         message.Content,
         message.Status,
-        message.PromptTokens is null ? null : new UsageDto(message.PromptTokens.Value, message.CompletionTokens ?? 0, message.PromptTokens.Value + (message.CompletionTokens ?? 0), message.CostNanousd / 1_000_000_000m),
+        message.PromptTokens is null ? null : new UsageDto(message.PromptTokens.Value, message.CompletionTokens ?? 0, message.PromptTokens.Value + (message.CompletionTokens ?? 0), message.CostNanousd is { } cost ? PriceTable.ToUsd(cost) : null),
         message.CreatedAt);
 }
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 namespace AiChat.Api.Chat;
 
 /// <summary>
-/// Follows a turn's events from a position: replays what is stored after it, then continues live until the turn ends.
+/// Follows a turn: its events from a position (what is stored after it, then live until the turn ends), or just its end.
 /// Woken by <see cref="TurnHub"/> for turns run here, and polling the store for turns run by other instances.
 /// </summary>
 public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
@@ -53,5 +53,28 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOpti
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>
+    /// Waits for the turn to end and reads it with its messages, once: a turn run here is awaited, one run elsewhere polled.
+    /// Null when the turn is gone (its history was deleted).
+    /// </summary>
+    public async Task<TurnResultRow?> WaitForEndAsync(TurnRecord turn, CancellationToken cancellationToken)
+    {
+        if (hub.EndOf(turn.Id) is { } end)
+        {
+            await end.WaitAsync(cancellationToken);
+        }
+
+        while (true)
+        {
+            var row = await store.FindResultAsync(turn.Id, turn.UserId, cancellationToken);
+            if (row is null || row.Turn.IsFinished)
+            {
+                return row;
+            }
+
+            await Task.Delay(PollInterval, time, cancellationToken);
+        }
     }
 }

@@ -3,12 +3,14 @@ using System.Collections.Concurrent;
 namespace AiChat.Api.Chat;
 
 /// <summary>
-/// Wakes the streams that follow a turn when this instance records new events for it. The store stays the source of
-/// truth: a follower re-reads it after every wake-up, and polls it anyway, which also covers turns run by other instances.
+/// Wakes the streams that follow a turn when this instance records new events for it, and the JSON answers that wait
+/// for a turn run here to end. The store stays the source of truth: a follower re-reads it after every wake-up, and polls
+/// it anyway, which also covers turns run by other instances.
 /// </summary>
 public sealed class TurnHub
 {
     private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _signals = new();
+    private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _ends = new();
 
     /// <summary>A task that completes at the next <see cref="Notify"/> for the turn; take it before reading the store.</summary>
     public Task NextAsync(Guid turnId) =>
@@ -19,6 +21,21 @@ public sealed class TurnHub
         if (_signals.TryRemove(turnId, out var signal))
         {
             signal.TrySetResult();
+        }
+    }
+
+    /// <summary>Starts watching a turn this instance is about to run, so <see cref="EndOf"/> can tell when it has ended.</summary>
+    public void Track(Guid turnId) => _ends.TryAdd(turnId, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>Completes when a tracked turn has ended (its end is stored); null for a turn not run here.</summary>
+    public Task? EndOf(Guid turnId) => _ends.TryGetValue(turnId, out var end) ? end.Task : null;
+
+    public void End(Guid turnId)
+    {
+        Notify(turnId);
+        if (_ends.TryRemove(turnId, out var end))
+        {
+            end.TrySetResult();
         }
     }
 }

@@ -7,7 +7,7 @@ namespace AiChat.Api.Chat;
 /// the assistant's is marked failed, the agent is released. Runs at start and then periodically; also purges the events of
 /// turns finished longer ago than the retention period.
 /// </summary>
-public sealed partial class TurnRecovery(TurnStore store, Agents.AgentStore agents, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
+public sealed partial class TurnRecovery(TurnStore store, Agents.AgentService agents, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
     : BackgroundService
 {
     public async Task<int> RecoverAsync(CancellationToken cancellationToken)
@@ -16,12 +16,13 @@ public sealed partial class TurnRecovery(TurnStore store, Agents.AgentStore agen
         var lost = await store.FindLostAsync(now - options.Value.StaleAfter, cancellationToken);
         foreach (var turn in lost)
         {
-            await store.FinishAsync(turn, TurnStatus.Failed, "turn_lost", "", MessageStatus.Failed, null, null, null,
-                TurnEvents.Problem(turn.LastEventSeq + 1, StatusCodes.Status503ServiceUnavailable, "turn_lost",
-                    "The server running this turn stopped before it finished. Send the message again.", turn.Id),
+            var failure = new TurnFailure(StatusCodes.Status503ServiceUnavailable, ChatProblems.TurnLost,
+                "The server running this turn stopped before it finished. Send the message again.");
+            await store.FinishAsync(turn,
+                new TurnEnding(TurnStatus.Failed, failure, "", MessageStatus.Failed, null, null, null, null, [TurnEvents.Problem(turn.LastEventSeq + 1, turn.Id, failure)]),
                 now, cancellationToken);
-            await agents.ReleaseLeaseAsync(turn.AgentId, turn.Id, now);
-            hub.Notify(turn.Id);
+            await agents.ReleaseAsync(turn.AgentId, turn.Id);
+            hub.End(turn.Id);
             LogRecovered(logger, turn.Id);
         }
 

@@ -1,3 +1,6 @@
+using System.Data.Common;
+using System.Text;
+using System.Text.Json;
 using AiChat.Api.Data;
 using Dapper;
 
@@ -40,6 +43,14 @@ public sealed record TurnRecord
 
     public string? ErrorCode { get; init; }
 
+    public int? ErrorStatus { get; init; }
+
+    public string? ErrorDetail { get; init; }
+
+    public string? ErrorFigures { get; init; }
+
+    public long? BudgetRemainingNanousd { get; init; }
+
     public DateTimeOffset CreatedAt { get; init; }
 
     public DateTimeOffset? CompletedAt { get; init; }
@@ -47,6 +58,15 @@ public sealed record TurnRecord
     public int LastEventSeq { get; init; }
 
     public bool IsFinished => Status != TurnStatus.Running;
+
+    /// <summary>The stored failure of a failed or cancelled turn.</summary>
+    public TurnFailure? Failure => ErrorCode is null
+        ? null
+        : new TurnFailure(
+            ErrorStatus ?? StatusCodes.Status500InternalServerError,
+            ErrorCode,
+            ErrorDetail ?? "The turn failed.",
+            ErrorFigures is null ? null : JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(ErrorFigures)!.ToDictionary(f => f.Key, f => (object?)f.Value));
 }
 
 public sealed record StoredEvent
@@ -58,65 +78,51 @@ public sealed record StoredEvent
     public string Data { get; init; } = "";
 }
 
-public sealed record MessageRecord
-{
-    public long Seq { get; init; }
-
-    public Guid Id { get; init; }
-
-    public Guid? TurnId { get; init; }
-
-    public string Role { get; init; } = "";
-
-    public string Content { get; init; } = "";
-
-    public string Status { get; init; } = "";
-
-    public int? PromptTokens { get; init; }
-
-    public int? CompletionTokens { get; init; }
-
-    public long? CostNanousd { get; init; }
-
-    public DateTimeOffset CreatedAt { get; init; }
-}
+/// <summary>How a turn ends, written at once: its status and failure, the assistant's final text and usage, the budget left, the last events.</summary>
+public sealed record TurnEnding(
+    string Status,
+    TurnFailure? Failure,
+    string AssistantText,
+    string MessageStatus,
+    int? PromptTokens,
+    int? CompletionTokens,
+    long? CostNanos,
+    long? BudgetRemainingNanos,
+    IReadOnlyList<StoredEvent> Events);
 
 /// <summary>Another turn of this agent is running (the store allows one).</summary>
 public sealed class TurnConflictException() : Exception("A turn of this agent is running.");
 
-/// <summary>Turns, their messages and their recorded events, on SQLite or Postgres.</summary>
+/// <summary>Turns and their recorded events, on SQLite or Postgres; a turn's messages are written with it.</summary>
 public sealed class TurnStore(AiChatDb db)
 {
     private const string TurnColumns =
         """
         id, user_id AS UserId, agent_id AS AgentId, status, idempotency_key AS IdempotencyKey, request_hash AS RequestHash,
         user_message_id AS UserMessageId, assistant_message_id AS AssistantMessageId, error_code AS ErrorCode,
+        error_status AS ErrorStatus, error_detail AS ErrorDetail, error_figures AS ErrorFigures, budget_remaining_nanousd AS BudgetRemainingNanousd,
         created_at AS CreatedAt, completed_at AS CompletedAt, last_event_seq AS LastEventSeq
         """;
 
-    private const string MessageColumns =
-        """
-        seq, id, turn_id AS TurnId, role, content, status, prompt_tokens AS PromptTokens, completion_tokens AS CompletionTokens,
-        cost_nanousd AS CostNanousd, created_at AS CreatedAt
-        """;
-
     /// <summary>
-    /// Stores the turn, the user's message (before any model is called), the assistant's placeholder and the
-    /// <c>turn.started</c> event in one transaction. Throws <see cref="TurnConflictException"/> when the agent has a running turn,
-    /// and returns null when the idempotency key is already taken.
+    /// Stores the turn (for the user's agent), the user's message (before any model is called), the assistant's
+    /// placeholder and the <c>turn.started</c> event in one transaction. Throws <see cref="TurnConflictException"/> when the
+    /// agent has a running turn, and returns null when the idempotency key is already taken.
     /// </summary>
     public async Task<TurnRecord?> CreateAsync(TurnRecord turn, string content, StoredEvent started, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        int inserted;
         try
         {
-            await connection.ExecuteAsync(new CommandDefinition(
+            inserted = await connection.ExecuteAsync(new CommandDefinition(
                 """
                 INSERT INTO turns (id, user_id, agent_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
-                VALUES (@Id, @UserId, @AgentId, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq)
+                SELECT @Id, @UserId, a.id, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq
+                FROM agents a WHERE a.user_id = @UserId
                 """,
-                new { turn.Id, turn.UserId, turn.AgentId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, seq = started.Seq },
+                new { turn.Id, turn.UserId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, seq = started.Seq },
                 transaction, cancellationToken: cancellationToken));
         }
         catch (Exception ex) when (DbErrors.IsUniqueViolation(ex))
@@ -130,15 +136,25 @@ public sealed class TurnStore(AiChatDb db)
             throw new TurnConflictException();
         }
 
-        const string insertMessage =
-            "INSERT INTO messages (id, user_id, turn_id, role, content, status, created_at) VALUES (@id, @userId, @turnId, @role, @content, @status, @createdAt)";
-        await connection.ExecuteAsync(new CommandDefinition(insertMessage,
-            new { id = turn.UserMessageId, userId = turn.UserId, turnId = turn.Id, role = "user", content, status = MessageStatus.Complete, createdAt = turn.CreatedAt },
+        if (inserted == 0)
+        {
+            throw new Agents.AgentNotFoundException(); // a turn is always some agent's
+        }
+
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO messages (id, user_id, turn_id, role, content, status, created_at)
+            VALUES (@UserMessageId, @UserId, @Id, 'user', @content, @complete, @CreatedAt),
+                   (@AssistantMessageId, @UserId, @Id, 'assistant', '', @streaming, @assistantAt);
+            INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@Id, @seq, @event, @data, @CreatedAt);
+            """,
+            new
+            {
+                turn.Id, turn.UserId, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, content,
+                complete = MessageStatus.Complete, streaming = MessageStatus.Streaming, assistantAt = turn.CreatedAt.AddTicks(10),
+                seq = started.Seq, @event = started.Event, data = started.Data,
+            },
             transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition(insertMessage,
-            new { id = turn.AssistantMessageId, userId = turn.UserId, turnId = turn.Id, role = "assistant", content = "", status = MessageStatus.Streaming, createdAt = turn.CreatedAt.AddTicks(10) },
-            transaction, cancellationToken: cancellationToken));
-        await InsertEventAsync(connection, transaction, turn.Id, started, turn.CreatedAt, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return turn;
     }
@@ -157,19 +173,28 @@ public sealed class TurnStore(AiChatDb db)
             $"SELECT {TurnColumns} FROM turns WHERE user_id = @userId AND idempotency_key = @key", new { userId, key }, cancellationToken: cancellationToken));
     }
 
+    /// <summary>The turn with its two messages, in one read: what a JSON answer is made of.</summary>
+    public async Task<TurnResultRow?> FindResultAsync(Guid turnId, Guid userId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            $"""
+            SELECT {TurnColumns} FROM turns WHERE id = @turnId AND user_id = @userId;
+            SELECT {MessageStore.Columns} FROM messages WHERE turn_id = @turnId AND user_id = @userId ORDER BY seq;
+            """,
+            new { turnId, userId }, cancellationToken: cancellationToken));
+        var turn = await results.ReadSingleOrDefaultAsync<TurnRecord>();
+        var messages = (await results.ReadAsync<MessageRecord>()).AsList();
+        return turn is null ? null : new TurnResultRow(turn, messages.FirstOrDefault(m => m.Id == turn.UserMessageId), messages.FirstOrDefault(m => m.Id == turn.AssistantMessageId));
+    }
+
     public async Task AppendEventsAsync(Guid turnId, IReadOnlyList<StoredEvent> events, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        foreach (var stored in events)
-        {
-            await InsertEventAsync(connection, transaction, turnId, stored, now, cancellationToken);
-        }
-
+        var (sql, parameters) = InsertEvents(turnId, events, now);
+        parameters.Add("seq", events[^1].Seq);
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE turns SET last_event_seq = @seq, heartbeat_at = @now WHERE id = @turnId",
-            new { turnId, seq = events[^1].Seq, now }, transaction, cancellationToken: cancellationToken));
-        await transaction.CommitAsync(cancellationToken);
+            sql + "UPDATE turns SET last_event_seq = @seq, heartbeat_at = @now WHERE id = @turnId;", parameters, cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<StoredEvent>> ReadEventsAsync(Guid turnId, int afterSeq, CancellationToken cancellationToken)
@@ -181,37 +206,55 @@ public sealed class TurnStore(AiChatDb db)
         return rows.AsList();
     }
 
-    /// <summary>Closes the turn: its status, the assistant message's final text, status and usage, and the last event, at once.</summary>
-    public async Task FinishAsync(TurnRecord turn, string status, string? errorCode, string assistantText, string messageStatus,
-        int? promptTokens, int? completionTokens, long? costNanousd, StoredEvent last, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Closes the turn, at once: its status and failure, the budget left, the assistant message's final text, status and
+    /// usage, and its last events. False when the turn was closed already (recovery got there first).
+    /// </summary>
+    public async Task<bool> FinishAsync(TurnRecord turn, TurnEnding ending, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var closed = await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE turns SET status = @status, error_code = @errorCode, completed_at = @now, last_event_seq = @seq WHERE id = @id AND status = 'running'",
-            new { id = turn.Id, status, errorCode, now, seq = last.Seq }, transaction, cancellationToken: cancellationToken));
+            """
+            UPDATE turns SET status = @turnStatus, error_code = @errorCode, error_status = @errorStatus, error_detail = @errorDetail, error_figures = @errorFigures,
+                budget_remaining_nanousd = @BudgetRemainingNanos, completed_at = @now, last_event_seq = @seq
+            WHERE id = @id AND status = 'running'
+            """,
+            new
+            {
+                id = turn.Id, turnStatus = ending.Status, errorCode = ending.Failure?.Code, errorStatus = ending.Failure?.Status, errorDetail = ending.Failure?.Detail,
+                errorFigures = ending.Failure?.Figures is { } figures ? JsonSerializer.Serialize(figures, TurnEvents.Json) : null,
+                ending.BudgetRemainingNanos, now, seq = ending.Events[^1].Seq,
+            },
+            transaction, cancellationToken: cancellationToken));
         if (closed == 0)
         {
-            return; // recovery closed it already
+            return false;
         }
 
+        var (sql, parameters) = InsertEvents(turn.Id, ending.Events, now);
+        parameters.AddDynamicParams(new
+        {
+            assistantId = turn.AssistantMessageId, ending.AssistantText, ending.MessageStatus, ending.PromptTokens, ending.CompletionTokens, ending.CostNanos,
+        });
         await connection.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE messages SET content = @assistantText, status = @messageStatus, prompt_tokens = @promptTokens,
-                completion_tokens = @completionTokens, cost_nanousd = @costNanousd
-            WHERE id = @id
+            sql + """
+            UPDATE messages SET content = @AssistantText, status = @MessageStatus, prompt_tokens = @PromptTokens,
+                completion_tokens = @CompletionTokens, cost_nanousd = @CostNanos
+            WHERE id = @assistantId;
             """,
-            new { id = turn.AssistantMessageId, assistantText, messageStatus, promptTokens, completionTokens, costNanousd },
-            transaction, cancellationToken: cancellationToken));
-        await InsertEventAsync(connection, transaction, turn.Id, last, now, cancellationToken);
+            parameters, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
+        return true;
     }
 
-    public async Task HeartbeatAsync(Guid turnId, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>Records that the turn is alive and reads whether a cancel was asked for it, in one statement.</summary>
+    public async Task<bool> HeartbeatAsync(Guid turnId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE turns SET heartbeat_at = @now WHERE id = @turnId AND status = 'running'", new { turnId, now }, cancellationToken: cancellationToken));
+        return await connection.ExecuteScalarAsync<bool?>(new CommandDefinition(
+            "UPDATE turns SET heartbeat_at = @now WHERE id = @turnId AND status = 'running' RETURNING cancel_requested",
+            new { turnId, now }, cancellationToken: cancellationToken)) == true;
     }
 
     public async Task<bool> RequestCancelAsync(Guid turnId, Guid userId, CancellationToken cancellationToken)
@@ -220,13 +263,6 @@ public sealed class TurnStore(AiChatDb db)
         return await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE turns SET cancel_requested = @yes WHERE id = @turnId AND user_id = @userId AND status = 'running'",
             new { turnId, userId, yes = true }, cancellationToken: cancellationToken)) == 1;
-    }
-
-    public async Task<bool> IsCancelRequestedAsync(Guid turnId, CancellationToken cancellationToken)
-    {
-        await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "SELECT cancel_requested FROM turns WHERE id = @turnId", new { turnId }, cancellationToken: cancellationToken));
     }
 
     /// <summary>Running turns whose heartbeat stopped: the instance running them died.</summary>
@@ -247,23 +283,6 @@ public sealed class TurnStore(AiChatDb db)
             new { finishedBefore }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>The user's messages newest first, strictly older than <paramref name="beforeSeq"/> (keyset: stable as new ones arrive).</summary>
-    public async Task<IReadOnlyList<MessageRecord>> HistoryAsync(Guid userId, long beforeSeq, int limit, CancellationToken cancellationToken)
-    {
-        await using var connection = await db.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<MessageRecord>(new CommandDefinition(
-            $"SELECT {MessageColumns} FROM messages WHERE user_id = @userId AND seq < @beforeSeq ORDER BY seq DESC LIMIT @limit",
-            new { userId, beforeSeq, limit }, cancellationToken: cancellationToken));
-        return rows.AsList();
-    }
-
-    public async Task<MessageRecord?> FindMessageAsync(Guid messageId, CancellationToken cancellationToken)
-    {
-        await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<MessageRecord>(new CommandDefinition(
-            $"SELECT {MessageColumns} FROM messages WHERE id = @messageId", new { messageId }, cancellationToken: cancellationToken));
-    }
-
     /// <summary>Deletes the user's finished turns and all their messages; false when a turn is still running.</summary>
     public async Task<bool> DeleteHistoryAsync(Guid userId, CancellationToken cancellationToken)
     {
@@ -276,14 +295,28 @@ public sealed class TurnStore(AiChatDb db)
             return false;
         }
 
-        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM messages WHERE user_id = @userId", new { userId }, transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM turns WHERE user_id = @userId", new { userId }, transaction, cancellationToken: cancellationToken));
+        await connection.ExecuteAsync(new CommandDefinition(
+            "DELETE FROM messages WHERE user_id = @userId; DELETE FROM turns WHERE user_id = @userId;", new { userId }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return true;
     }
 
-    private static Task InsertEventAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, Guid turnId, StoredEvent stored, DateTimeOffset now, CancellationToken cancellationToken) =>
-        connection.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@turnId, @Seq, @Event, @Data, @now)",
-            new { turnId, stored.Seq, stored.Event, stored.Data, now }, transaction, cancellationToken: cancellationToken));
+    /// <summary>One INSERT of several events (numbered parameters), ending in a semicolon so more statements can follow.</summary>
+    private static (string Sql, DynamicParameters Parameters) InsertEvents(Guid turnId, IReadOnlyList<StoredEvent> events, DateTimeOffset now)
+    {
+        var parameters = new DynamicParameters(new { turnId, now });
+        var sql = new StringBuilder("INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES ");
+        for (var i = 0; i < events.Count; i++)
+        {
+            sql.Append(i == 0 ? "" : ", ").Append($"(@turnId, @s{i}, @e{i}, @d{i}, @now)");
+            parameters.Add($"s{i}", events[i].Seq);
+            parameters.Add($"e{i}", events[i].Event);
+            parameters.Add($"d{i}", events[i].Data);
+        }
+
+        return (sql.Append(";\n").ToString(), parameters);
+    }
 }
+
+/// <summary>A turn and its two messages as stored.</summary>
+public sealed record TurnResultRow(TurnRecord Turn, MessageRecord? UserMessage, MessageRecord? AssistantMessage);

@@ -6,9 +6,11 @@ namespace AiChat.Api.Infrastructure;
 
 /// <summary>
 /// Turns every exception into an RFC 9457 problem: a request the framework could not read keeps its 4xx status
-/// (malformed JSON 400, wrong media type 415, body too large 413); anything else is a 500 without internals.
+/// (malformed JSON 400, wrong media type 415, body too large 413); a feature's own exceptions become the problems that
+/// feature maps them to (<see cref="IExceptionProblems"/>); anything else is a 500 without internals.
 /// </summary>
-public sealed partial class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+public sealed partial class ProblemExceptionHandler(IProblemDetailsService problems, IEnumerable<IExceptionProblems> features, ILogger<ProblemExceptionHandler> logger)
+    : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -22,11 +24,9 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
                 (bad.StatusCode, ProblemCodes.UnsupportedMediaType, "Send the request body as application/json."),
             BadHttpRequestException bad =>
                 (bad.StatusCode, ProblemCodes.ForStatus(bad.StatusCode), bad.Message),
-            Agents.AgentNotFoundException =>
-                (StatusCodes.Status404NotFound, ProblemCodes.NotFound, "The account has no agent."),
-            Agents.AgentRuntimeUnavailableException =>
-                (StatusCodes.Status503ServiceUnavailable, Agents.AgentApi.AgentUnavailable, "The agent runtime is not reachable. Try again."),
-            _ => (StatusCodes.Status500InternalServerError, ProblemCodes.InternalError, "An unexpected error occurred. It has been logged."),
+            _ => features.Select(feature => feature.Map(exception)).FirstOrDefault(mapped => mapped is not null) is { } mapped
+                ? (mapped.Status, mapped.Code, mapped.Detail)
+                : (StatusCodes.Status500InternalServerError, ProblemCodes.InternalError, "An unexpected error occurred. It has been logged."),
         };
 
         if (status == StatusCodes.Status500InternalServerError)

@@ -130,7 +130,7 @@ public sealed class AgentApiTests : IAsyncLifetime
     public async Task AResetWhileATurnRunsIsTurnedAwayAsBusy()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromSeconds(8) };
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         var turn = api.RunTurnAsync(pair.UserId, "slow one");

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using AiChat.Api.Data;
 using AiChat.Tests.Api;
 using AiChat.Tests.Infrastructure;
@@ -66,7 +67,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
         var model = new ScriptedChatClient((call, _, _) => call == 1
             ? ScriptedStep.Use(MemoryTools.Append, new() { ["label"] = "human", ["content"] = longFact })
             : ScriptedStep.Say("ok"));
-        await using var api = new ApiFactory().WithSetting("Agents:HumanLimit", "200").WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithSetting("Agents:HumanLimit", "200").WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: "Ana");
 
@@ -110,7 +111,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
         var model = new ScriptedChatClient((call, _, options) => options?.Tools is { Count: > 0 }
             ? ScriptedStep.Use(MemoryTools.ArchivalSearch, new() { ["query"] = $"loop {call}" })
             : ScriptedStep.Say("final answer"));
-        await using var api = new ApiFactory().WithSetting("Agents:MaxSteps", "4").WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithSetting("Agents:MaxSteps", "4").WithServices(s => s.UseModel(model));
         var pair = await api.CreateClient().RegisterAsync();
 
         var events = await api.RunTurnAsync(pair.UserId, "loop forever");
@@ -127,7 +128,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
     public async Task TwoTurnsOnOneAgentRunOneAfterTheOther()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         var pair = await api.CreateClient().RegisterAsync();
 
         var turns = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => api.RunTurnAsync(pair.UserId, $"message {i}")));
@@ -141,8 +142,8 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
     {
         var connectionString = await postgres.CreateDatabaseAsync();
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var first = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.AddSingleton<IChatClient>(model));
-        await using var second = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var first = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.UseModel(model));
+        await using var second = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.UseModel(model));
         var pair = await first.CreateClient().RegisterAsync();
 
         var turns = await Task.WhenAll(
@@ -160,7 +161,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
     public async Task ASecondTurnThatCannotWaitIsTurnedAwayAsBusy()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromSeconds(1) };
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         var pair = await api.CreateClient().RegisterAsync();
 
         var running = api.RunTurnAsync(pair.UserId, "slow");

@@ -1,4 +1,5 @@
 using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.AI;
 
 namespace AiChat.Tests.Agents;

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using AiChat.Api.Agents.Letta;
 using AiChat.Tests.Fakes;
 using AiChat.Tests.Infrastructure;

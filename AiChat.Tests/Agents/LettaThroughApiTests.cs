@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using AiChat.Tests.Api;
 using AiChat.Tests.Auth;
 using AiChat.Tests.Fakes;

@@ -1,4 +1,5 @@
 using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using AiChat.Tests.Fakes;
 using AiChat.Tests.Infrastructure;
 

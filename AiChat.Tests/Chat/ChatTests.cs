@@ -57,7 +57,7 @@ public sealed class ChatTests
     public async Task AClientThatLeavesMidTurnDoesNotStopIt()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("a late answer")) { Delay = TimeSpan.FromSeconds(1) };
-        await using var system = RunningSystem.Start(new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model)));
+        await using var system = RunningSystem.Start(new ApiFactory().WithServices(s => s.UseModel(model)));
         using var client = system.GatewayClient();
         var pair = await client.RegisterAsync();
 
@@ -97,7 +97,7 @@ public sealed class ChatTests
     public async Task ResumingARunningTurnMissesNothingAndRepeatsNothing()
     {
         var model = new SlowStreamingClient(words: 12, delay: TimeSpan.FromMilliseconds(120));
-        await using var api = new ApiFactory().WithSetting("Chat:DeltaCoalescing", "00:00:00").WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithSetting("Chat:DeltaCoalescing", "00:00:00").WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -156,7 +156,7 @@ public sealed class ChatTests
     public async Task ARetryWithTheSameIdempotencyKeyAttachesToTheSameTurn()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("once")) { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -183,7 +183,7 @@ public sealed class ChatTests
     public async Task OnlyOneOfManyConcurrentMessagesToAnAgentRunsTheOthersAreBusy()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromMilliseconds(500) };
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -269,7 +269,7 @@ public sealed class ChatTests
     public async Task ACancelledTurnKeepsWhatWasSaidAndIsMarkedCancelled()
     {
         var model = new SlowStreamingClient(words: 50, delay: TimeSpan.FromMilliseconds(100));
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         var (_, reader) = await SseReader.OpenAsync(client, SseReader.Send(pair.AccessToken, "a long one please"));
@@ -294,7 +294,7 @@ public sealed class ChatTests
     public async Task WhenTheQueueIsFullANewMessageGetsServiceUnavailableAndNothingIsStored()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromSeconds(2) };
-        await using var api = new ApiFactory().WithSetting("Chat:Workers", "1").WithSetting("Chat:QueueCapacity", "1").WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithSetting("Chat:Workers", "1").WithSetting("Chat:QueueCapacity", "1").WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var users = new List<TokenPair>();
         for (var i = 0; i < 3; i++)
@@ -319,7 +319,7 @@ public sealed class ChatTests
     public async Task AQuietStreamSendsKeepAliveComments()
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("finally")) { Delay = TimeSpan.FromSeconds(1.2) };
-        await using var api = new ApiFactory().WithSetting("Chat:KeepAliveInterval", "00:00:00.3").WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithSetting("Chat:KeepAliveInterval", "00:00:00.3").WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -334,7 +334,7 @@ public sealed class ChatTests
     public async Task AFailingModelFailsTheTurnWithAProblemAndKeepsTheUsersMessage()
     {
         var model = new ScriptedChatClient((_, _, _) => throw new HttpRequestException("connection refused"));
-        await using var api = new ApiFactory().WithServices(s => s.AddSingleton<IChatClient>(model));
+        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 

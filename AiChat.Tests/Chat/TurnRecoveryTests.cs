@@ -73,7 +73,7 @@ public sealed class TurnRecoveryTests
         TokenPair patient, hurried;
         await using (var api = new ApiFactory(dataDirectory) { DeleteDataOnDispose = false }
             .WithSetting("Chat:ShutdownGrace", "00:00:01.5")
-            .WithServices(s => s.AddSingleton<IChatClient>(new RoutingClient(quick, endless))))
+            .WithServices(s => s.UseModel(new RoutingClient(quick, endless))))
         {
             using var client = api.CreateClient();
             patient = await client.RegisterAsync();

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Agents.Letta;
@@ -160,7 +161,7 @@ public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys key
         catch (AgentRuntimeUnavailableException ex)
         {
             LogTurnRefused(logger, input.TurnId, ex.Message);
-            refused = new AgentEvent.Failed("agent_unavailable", ex.Message);
+            refused = new AgentEvent.Failed(AgentProblems.AgentUnavailable, ex.Message);
         }
 
         if (refused is not null)
@@ -173,9 +174,14 @@ public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys key
         {
             await foreach (var item in LettaStreamParser.ParseAsync(stream!, settings.Model, cancellationToken))
             {
-                if (item is AgentEvent.Failed failed)
+                switch (item)
                 {
-                    LogTurnFailed(logger, input.TurnId, failed.Code, failed.Detail);
+                    case AgentEvent.Failed { Code: LettaStreamParser.CancelledCode }:
+                        yield return new AgentEvent.Cancelled(); // Letta's word for it, as the type the chat understands
+                        continue;
+                    case AgentEvent.Failed failed:
+                        LogTurnFailed(logger, input.TurnId, failed.Code, failed.Detail);
+                        break;
                 }
 
                 yield return item;

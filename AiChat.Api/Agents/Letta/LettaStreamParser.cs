@@ -12,6 +12,9 @@ namespace AiChat.Api.Agents.Letta;
 /// <param name="model">The model name reported with the turn's usage (Letta's usage statistics do not carry one).</param>
 public sealed class LettaStreamParser(string model)
 {
+    /// <summary>The code of the event for a run Letta reports as cancelled; the runtime turns it into <see cref="AgentEvent.Cancelled"/>.</summary>
+    public const string CancelledCode = "cancelled";
+
     private const string DefaultStopReason = "end_turn";
 
     private static readonly HashSet<string> FailedStopReasons = new(StringComparer.Ordinal)
@@ -89,7 +92,7 @@ public sealed class LettaStreamParser(string model)
                 return events;
             case "cancelled":
                 FlushCalls(events);
-                events.Add(Finish(new AgentEvent.Failed("cancelled", "The agent run was cancelled.")));
+                events.Add(Finish(new AgentEvent.Failed(CancelledCode, "The agent run was cancelled.")));
                 return events;
         }
 
@@ -260,7 +263,7 @@ public sealed class LettaStreamParser(string model)
 
     private AgentEvent Done() => stopReason switch
     {
-        "cancelled" => new AgentEvent.Failed("cancelled", "The agent run was cancelled."),
+        "cancelled" => new AgentEvent.Failed(CancelledCode, "The agent run was cancelled."),
         { } reason when FailedStopReasons.Contains(reason) => new AgentEvent.Failed("agent_error", $"The agent stopped with '{reason}'."),
         _ => new AgentEvent.Completed(text.ToString(), stopReason ?? DefaultStopReason),
     };

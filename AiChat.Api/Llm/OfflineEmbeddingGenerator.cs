@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 
-namespace AiChat.Api.Agents;
+namespace AiChat.Api.Llm;
 
 /// <summary>
 /// Offline embeddings: feature hashing of a text's words (and word pairs) into a fixed-size, unit-length vector.

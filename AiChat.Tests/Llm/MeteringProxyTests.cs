@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using AiChat.Tests.Agents;
 using AiChat.Tests.Auth;
 using AiChat.Tests.Fakes;
@@ -12,7 +12,7 @@ using AiChat.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace AiChat.Tests.Billing;
+namespace AiChat.Tests.Llm;
 
 /// <summary>The metered OpenAI-compatible endpoint that Letta calls: per-user keys, metering, OpenAI's wire format.</summary>
 [Trait("Category", "Billing")]

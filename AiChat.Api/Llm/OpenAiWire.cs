@@ -1,9 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using AiChat.Api.Agents;
 using Microsoft.Extensions.AI;
 
-namespace AiChat.Api.Billing;
+namespace AiChat.Api.Llm;
 
 /// <summary>The OpenAI chat-completions wire format, read into and written from <c>Microsoft.Extensions.AI</c> types (no HTTP here).</summary>
 public static class OpenAiWire
@@ -85,7 +84,7 @@ public static class OpenAiWire
             ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             ["model"] = model,
             ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = message, ["finish_reason"] = FinishReason(response.FinishReason ?? (calls.Length > 0 ? ChatFinishReason.ToolCalls : ChatFinishReason.Stop)) }),
-            ["usage"] = response.Usage is null ? null : Usage(response.Usage),
+            ["usage"] = response.Usage is null ? null : Usage(response.Usage, response.Messages.SelectMany(m => m.Contents).OfType<LlmCharge>().FirstOrDefault()),
         };
     }
 
@@ -106,7 +105,7 @@ public static class OpenAiWire
         ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>()) },
     };
 
-    public static JsonObject Usage(UsageDetails usage)
+    public static JsonObject Usage(UsageDetails usage, LlmCharge? charge)
     {
         var json = new JsonObject
         {
@@ -114,9 +113,9 @@ public static class OpenAiWire
             ["completion_tokens"] = usage.OutputTokenCount ?? 0,
             ["total_tokens"] = (usage.InputTokenCount ?? 0) + (usage.OutputTokenCount ?? 0),
         };
-        if (usage.AdditionalCounts?.TryGetValue(MeteringChatClient.CostKey, out var nanos) == true)
+        if (charge is not null)
         {
-            json["cost"] = PriceTable.ToUsd(nanos);
+            json["cost"] = Billing.PriceTable.ToUsd(charge.CostNanos);
         }
 
         return json;

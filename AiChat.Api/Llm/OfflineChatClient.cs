@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 
-namespace AiChat.Api.Agents;
+namespace AiChat.Api.Llm;
 
 /// <summary>
 /// The offline model: a deterministic <see cref="IChatClient"/> that needs no network. It says plainly that it is the
@@ -91,28 +91,28 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
         var human = Block(system, "human");
         var callId = $"call_{conversation.Count}";
 
-        if (NamePattern().Match(said) is { Success: true } name && tools.Contains(MemoryTools.Replace) && tools.Contains(MemoryTools.Append))
+        if (NamePattern().Match(said) is { Success: true } name && tools.Contains(MemoryToolNames.Replace) && tools.Contains(MemoryToolNames.Append))
         {
             var value = Clean(name.Groups["name"].Value);
             var existing = NameLine().Match(human);
             return existing.Success
-                ? (null, new FunctionCallContent(callId, MemoryTools.Replace, new Dictionary<string, object?> { ["label"] = "human", ["old_content"] = existing.Value.Trim(), ["new_content"] = $"Name: {value}" }))
-                : (null, new FunctionCallContent(callId, MemoryTools.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Name: {value}" }));
+                ? (null, new FunctionCallContent(callId, MemoryToolNames.Replace, new Dictionary<string, object?> { ["label"] = "human", ["old_content"] = existing.Value.Trim(), ["new_content"] = $"Name: {value}" }))
+                : (null, new FunctionCallContent(callId, MemoryToolNames.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Name: {value}" }));
         }
 
-        if (LikePattern().Match(said) is { Success: true } like && tools.Contains(MemoryTools.Append))
+        if (LikePattern().Match(said) is { Success: true } like && tools.Contains(MemoryToolNames.Append))
         {
-            return (null, new FunctionCallContent(callId, MemoryTools.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Likes: {Clean(like.Groups["what"].Value)}" }));
+            return (null, new FunctionCallContent(callId, MemoryToolNames.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Likes: {Clean(like.Groups["what"].Value)}" }));
         }
 
-        if (RecallPattern().Match(said) is { Success: true } recall && tools.Contains(MemoryTools.ArchivalSearch))
+        if (RecallPattern().Match(said) is { Success: true } recall && tools.Contains(MemoryToolNames.ArchivalSearch))
         {
-            return (null, new FunctionCallContent(callId, MemoryTools.ArchivalSearch, new Dictionary<string, object?> { ["query"] = Clean(recall.Groups["what"].Value) }));
+            return (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalSearch, new Dictionary<string, object?> { ["query"] = Clean(recall.Groups["what"].Value) }));
         }
 
-        if (RememberPattern().Match(said) is { Success: true } remember && tools.Contains(MemoryTools.ArchivalInsert))
+        if (RememberPattern().Match(said) is { Success: true } remember && tools.Contains(MemoryToolNames.ArchivalInsert))
         {
-            return (null, new FunctionCallContent(callId, MemoryTools.ArchivalInsert, new Dictionary<string, object?> { ["content"] = Clean(remember.Groups["what"].Value) }));
+            return (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalInsert, new Dictionary<string, object?> { ["content"] = Clean(remember.Groups["what"].Value) }));
         }
 
         if (AskNamePattern().IsMatch(said))
@@ -148,9 +148,9 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
             answers.Add((call?.Name, failed) switch
             {
                 (_, true) => $"I couldn't save that: {text}",
-                (MemoryTools.Append or MemoryTools.Replace, _) => $"Got it. I've noted \"{MemoryTools.Argument(call!, "content") ?? MemoryTools.Argument(call!, "new_content")}\" in my memory.",
-                (MemoryTools.ArchivalInsert, _) => "Noted. I've saved that to my long-term memory.",
-                (MemoryTools.ArchivalSearch or MemoryTools.ConversationSearch, _) => text.Length == 0 || text == "[]" || text.StartsWith("No ", StringComparison.Ordinal)
+                (MemoryToolNames.Append or MemoryToolNames.Replace, _) => $"Got it. I've noted \"{MemoryToolNames.Argument(call!, "content") ?? MemoryToolNames.Argument(call!, "new_content")}\" in my memory.",
+                (MemoryToolNames.ArchivalInsert, _) => "Noted. I've saved that to my long-term memory.",
+                (MemoryToolNames.ArchivalSearch or MemoryToolNames.ConversationSearch, _) => text.Length == 0 || text == "[]" || text.StartsWith("No ", StringComparison.Ordinal)
                     ? "I don't remember anything about that."
                     : $"Here is what I remember: {text}",
                 _ => "Done.",

@@ -1,19 +1,18 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using AiChat.Api.Agents;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
-namespace AiChat.Api.Billing;
+namespace AiChat.Api.Llm;
 
 /// <summary>
 /// <c>/internal/llm/v1</c>: an OpenAI-compatible endpoint for the agent runtime's own LLM calls (Letta). The bearer key
 /// names the user (a per-user key signed with the internal secret), every call is reserved, forwarded to the configured
 /// model (or the offline model) and settled like the built-in runtime's own calls. The gateway never routes it.
 /// </summary>
-public static class MeteringProxyApi
+public static class LlmProxyApi
 {
-    public static IEndpointRouteBuilder MapMeteringProxy(this IEndpointRouteBuilder app)
+    public static IEndpointRouteBuilder MapLlmProxy(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/internal/llm/v1").ExcludeFromDescription();
 
@@ -33,7 +32,7 @@ public static class MeteringProxyApi
                 data = new[] { llm.Value.EffectiveModel, llm.Value.EffectiveEmbeddingModel }.Select(id => new { id, @object = "model", owned_by = "aichat" }),
             });
 
-    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm, ILoggerFactory loggers)
+    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, IOptions<LlmOptions> llm)
     {
         if (UserOf(context, keys) is not { } userId)
         {
@@ -53,19 +52,18 @@ public static class MeteringProxyApi
             return Error(StatusCodes.Status400BadRequest, "invalid_request_error", "The request is not a chat completion request.");
         }
 
-        var metered = new MeteringChatClient(model, ledger, prices, tokens, llm, loggers.CreateLogger<MeteringChatClient>());
-        MeteringChatClient.For(options, userId, null);
+        new LlmCaller(userId).On(options);
         var stream = request["stream"]?.GetValue<bool>() == true;
         try
         {
             if (!stream)
             {
-                var response = await metered.GetResponseAsync(messages, options, context.RequestAborted);
+                var response = await model.GetResponseAsync(messages, options, context.RequestAborted);
                 return Results.Json(OpenAiWire.Completion(response, options.ModelId!));
             }
 
             // Reserve before the first byte, so a refusal is still an ordinary error response.
-            var updates = metered.GetStreamingResponseAsync(messages, options, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
+            var updates = model.GetStreamingResponseAsync(messages, options, context.RequestAborted).GetAsyncEnumerator(context.RequestAborted);
             var first = await updates.MoveNextAsync();
             return new OpenAiStreamResult(updates, first, options.ModelId!, request["stream_options"]?["include_usage"]?.GetValue<bool>() == true);
         }
@@ -76,7 +74,7 @@ public static class MeteringProxyApi
     }
 
     /// <summary>Embeddings (archival memory), metered by their input tokens; <c>encoding_format: base64</c> as OpenAI's SDKs ask by default.</summary>
-    public static async Task<IResult> EmbedAsync(HttpContext context, IInternalLlmKeys keys, IEmbeddingGenerator<string, Embedding<float>> embeddings, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
+    public static async Task<IResult> EmbedAsync(HttpContext context, IInternalLlmKeys keys, IEmbeddingGenerator<string, Embedding<float>> embeddings, IOptions<LlmOptions> llm)
     {
         if (UserOf(context, keys) is not { } userId)
         {
@@ -107,31 +105,17 @@ public static class MeteringProxyApi
         }
 
         var model = llm.Value.EffectiveEmbeddingModel;
-        var inputTokens = inputs.Sum(tokens.Count);
-        Guid reservation;
-        try
-        {
-            reservation = await ledger.ReserveAsync(userId, null, model, prices.CostNanos(model, (long)Math.Ceiling(inputTokens * 1.1), 0), context.RequestAborted);
-        }
-        catch (Exception ex) when (ex is BudgetExceededException or ModelNotPricedException)
-        {
-            return Refusal(ex);
-        }
-
         GeneratedEmbeddings<Embedding<float>> generated;
         try
         {
-            LlmCallContext.Set(userId);
-            generated = await embeddings.GenerateAsync(inputs, cancellationToken: context.RequestAborted);
+            generated = await embeddings.GenerateAsync(inputs, new LlmCaller(userId).On(new EmbeddingGenerationOptions { ModelId = model }), context.RequestAborted);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            await ledger.ReleaseAsync(reservation);
             return Refusal(ex);
         }
 
-        var used = (int)(generated.Usage?.InputTokenCount ?? inputTokens);
-        await ledger.SettleAsync(reservation, prices.CostNanos(model, used, 0), used, 0, model);
+        var used = (int)(generated.Usage?.InputTokenCount ?? 0);
         return Results.Json(new
         {
             @object = "list",
@@ -174,6 +158,7 @@ public static class MeteringProxyApi
             {
                 var more = hasFirst;
                 UsageDetails? usage = null;
+                LlmCharge? charge = null;
                 ChatFinishReason? finish = null;
                 var toolIndex = 0;
                 while (more)
@@ -193,6 +178,9 @@ public static class MeteringProxyApi
                             case UsageContent used:
                                 usage = used.Details;
                                 break;
+                            case LlmCharge charged:
+                                charge = charged;
+                                break;
                         }
                     }
 
@@ -208,7 +196,7 @@ public static class MeteringProxyApi
                         ["object"] = "chat.completion.chunk",
                         ["model"] = model,
                         ["choices"] = new JsonArray(),
-                        ["usage"] = OpenAiWire.Usage(usage),
+                        ["usage"] = OpenAiWire.Usage(usage, charge),
                     });
                 }
 

@@ -1,9 +1,21 @@
 using System.Security.Cryptography;
-using AiChat.Api.Data;
 using System.Text;
+using AiChat.Api.Data;
 using Microsoft.IdentityModel.Tokens;
 
-namespace AiChat.Api.Agents;
+namespace AiChat.Api.Llm;
+
+/// <summary>
+/// The per-user credential an agent runtime uses to call AiChat's metered LLM endpoint (<c>/internal/llm/v1</c>):
+/// whoever presents it is charged to that user.
+/// </summary>
+public interface IInternalLlmKeys
+{
+    string KeyFor(Guid userId);
+
+    /// <summary>The user a key belongs to, or null when the key is not one AiChat issued.</summary>
+    Guid? UserFor(string key);
+}
 
 /// <summary>
 /// Per-user keys for AiChat's metered LLM endpoint: <c>aichat-llm-{user}.{HMAC-SHA256(secret, user)}</c>.

@@ -1,39 +1,22 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using AiChat.Api.Agents;
+using AiChat.Api.Billing;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
-namespace AiChat.Api.Billing;
+namespace AiChat.Api.Llm;
 
 /// <summary>
-/// Meters every LLM call made through <see cref="IChatClient"/>: reserves the worst case (prompt counted with the
-/// tokenizer, plus the output bound, at the model's price) before the call, settles to the real usage after it, and
-/// releases the reservation when the call fails before any output. A call without a user to charge is refused.
+/// Meters every LLM call of the pipeline: reserves the worst case (prompt counted with the tokenizer, plus the output
+/// bound, at the model's price) before the call, settles to the real usage after it, and releases the reservation when
+/// the call fails before any output. The update carrying the usage also carries an <see cref="LlmCharge"/>. A call
+/// whose options name no <see cref="LlmCaller"/> is refused.
 /// </summary>
-public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm, ILogger? logger = null)
+public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm, ILogger<MeteringChatClient> logger)
     : DelegatingChatClient(inner)
 {
-    public const string UserKey = "aichat.user_id";
-    public const string TurnKey = "aichat.turn_id";
-
-    /// <summary>The settled cost of the call, in nano-USD, added to its usage.</summary>
-    public const string CostKey = "aichat.cost_nanousd";
-
     // The tokenizer counts the text; framing and tool schemas are estimated on top, with a margin.
     private const double PromptMargin = 1.1;
-
-    public static ChatOptions For(ChatOptions options, Guid userId, Guid? turnId)
-    {
-        options.AdditionalProperties ??= [];
-        options.AdditionalProperties[UserKey] = userId;
-        if (turnId is not null)
-        {
-            options.AdditionalProperties[TurnKey] = turnId.Value;
-        }
-
-        return options;
-    }
 
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
@@ -42,18 +25,14 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var list = messages as IList<ChatMessage> ?? messages.ToList();
-        var userId = options?.AdditionalProperties?.TryGetValue(UserKey, out var user) == true && user is Guid id
-            ? id
-            : throw new InvalidOperationException("An LLM call must name the user it is charged to.");
-        var turnId = options?.AdditionalProperties?.TryGetValue(TurnKey, out var turn) == true && turn is Guid t ? t : (Guid?)null;
+        var caller = LlmCaller.Of(options) ?? throw new InvalidOperationException("An LLM call must name the user it is charged to.");
         var model = options?.ModelId ?? llm.Value.EffectiveModel;
         var maxOutput = options?.MaxOutputTokens ?? llm.Value.MaxOutputTokens;
         var promptEstimate = (int)Math.Ceiling((tokens.Count(list) + ToolTokens(options)) * PromptMargin);
-        var reservation = await ledger.ReserveAsync(userId, turnId, model, prices.CostNanos(model, promptEstimate, maxOutput), cancellationToken);
+        var reservation = await ledger.HoldAsync(caller.UserId, caller.TurnId, model, prices.CostNanos(model, promptEstimate, maxOutput), cancellationToken);
 
         var settled = false;
         var output = 0;
-        LlmCallContext.Set(userId);
         try
         {
             await using var stream = base.GetStreamingResponseAsync(list, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -63,19 +42,19 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
                 output += update.Contents.OfType<TextContent>().Sum(text => tokens.Count(text.Text));
                 if (!settled && update.Contents.OfType<UsageContent>().FirstOrDefault() is { } usage)
                 {
+                    var used = update.ModelId ?? model;
                     var prompt = (int)(usage.Details.InputTokenCount ?? promptEstimate);
                     var completion = (int)(usage.Details.OutputTokenCount ?? output);
-                    var cost = ReportedCost(update) is { } reported ? PriceTable.ToNanos(reported) : prices.CostNanos(update.ModelId ?? model, prompt, completion);
-                    var (charged, capped) = await ledger.SettleAsync(reservation, cost, prompt, completion, update.ModelId ?? model);
-                    if (capped && logger is not null)
+                    var cost = ReportedCost(update) is { } reported ? PriceTable.ToNanos(reported) : prices.CostNanos(used, prompt, completion);
+                    var settlement = await ledger.SettleAsync(reservation.Id, cost, prompt, completion, used);
+                    if (settlement.Capped)
                     {
                         // The budget holds, but the provider counted more than was reserved: the difference is not billed.
-                        LogCapped(logger, update.ModelId ?? model, cost, charged);
+                        LogCapped(logger, used, cost, settlement.Charged);
                     }
 
                     settled = true;
-                    usage.Details.AdditionalCounts ??= [];
-                    usage.Details.AdditionalCounts[CostKey] = charged;
+                    update.Contents.Add(new LlmCharge(used, settlement.Charged, Math.Max(0, reservation.RemainingBefore - settlement.Charged)));
                 }
 
                 yield return update;
@@ -88,11 +67,11 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
                 // No usage came back: charge what is known to have been produced, or nothing if the call never answered.
                 if (output > 0)
                 {
-                    await ledger.SettleAsync(reservation, prices.CostNanos(model, promptEstimate, output), promptEstimate, output, model);
+                    await ledger.SettleAsync(reservation.Id, prices.CostNanos(model, promptEstimate, output), promptEstimate, output, model);
                 }
                 else
                 {
-                    await ledger.ReleaseAsync(reservation);
+                    await ledger.ReleaseAsync(reservation.Id);
                 }
             }
         }
@@ -124,4 +103,34 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
         options?.Tools is { Count: > 0 } tools
             ? tools.OfType<AIFunctionDeclaration>().Sum(tool => tokens.Count(tool.Name) + tokens.Count(tool.Description) + tokens.Count(JsonSerializer.Serialize(tool.JsonSchema)) + 10)
             : 0;
+}
+
+/// <summary>Meters embedding calls (archival memory) by their input tokens, reserved before and settled after, like chat calls.</summary>
+public sealed class MeteringEmbeddingGenerator(IEmbeddingGenerator<string, Embedding<float>> inner, Ledger ledger, PriceTable prices, TokenCounter tokens, IOptions<LlmOptions> llm)
+    : DelegatingEmbeddingGenerator<string, Embedding<float>>(inner)
+{
+    public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var inputs = values as IList<string> ?? values.ToList();
+        var caller = LlmCaller.Of(options) ?? throw new InvalidOperationException("An embedding call must name the user it is charged to.");
+        var model = options?.ModelId ?? llm.Value.EffectiveEmbeddingModel;
+        var inputTokens = inputs.Sum(tokens.Count);
+        var reservation = await ledger.HoldAsync(caller.UserId, caller.TurnId, model, prices.CostNanos(model, (long)Math.Ceiling(inputTokens * 1.1), 0), cancellationToken);
+        GeneratedEmbeddings<Embedding<float>> generated;
+        try
+        {
+            generated = await base.GenerateAsync(inputs, options, cancellationToken);
+        }
+        catch
+        {
+            await ledger.ReleaseAsync(reservation.Id);
+            throw;
+        }
+
+        var used = (int)(generated.Usage?.InputTokenCount ?? inputTokens);
+        await ledger.SettleAsync(reservation.Id, prices.CostNanos(model, used, 0), used, 0, model);
+        generated.Usage ??= new UsageDetails();
+        generated.Usage.InputTokenCount = used;
+        return generated;
+    }
 }

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.AI;
 using Microsoft.ML.Tokenizers;
 
-namespace AiChat.Api.Agents;
+namespace AiChat.Api.Llm;
 
 /// <summary>
 /// Counts tokens with OpenAI's o200k_base encoding (Microsoft.ML.Tokenizers, offline data package): exact for the

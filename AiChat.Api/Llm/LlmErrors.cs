@@ -1,7 +1,10 @@
 using System.ClientModel;
 using System.Text.Json;
 
-namespace AiChat.Api.Agents;
+namespace AiChat.Api.Llm;
+
+/// <summary>Why an LLM call failed, as a client is told: an HTTP status, a stable code, a detail, and the figures that explain it.</summary>
+public sealed record LlmFailure(int Status, string Code, string Detail, IReadOnlyDictionary<string, object?>? Figures);
 
 /// <summary>Maps a failed LLM call onto a stable problem code and a detail that carries no upstream secrets.</summary>
 public static class LlmErrors
@@ -13,6 +16,12 @@ public static class LlmErrors
     public const string Failed = "llm_error";
     public const string BudgetExceeded = "budget_exceeded";
     public const string ModelNotPriced = "model_not_priced";
+
+    public static LlmFailure Describe(Exception exception)
+    {
+        var code = CodeFor(exception);
+        return new LlmFailure(StatusFor(code), code, DetailFor(exception), LlmErrorFigures.For(exception));
+    }
 
     public static string CodeFor(Exception exception) => exception switch
     {

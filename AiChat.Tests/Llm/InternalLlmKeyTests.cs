@@ -1,9 +1,9 @@
-using AiChat.Api.Agents;
+using AiChat.Api.Llm;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.FileProviders;
 
-namespace AiChat.Tests.Agents;
+namespace AiChat.Tests.Llm;
 
 [Trait("Category", "Agents")]
 public sealed class InternalLlmKeyTests

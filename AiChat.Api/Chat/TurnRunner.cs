@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Text;
+using AiChat.Api.Agents;
+using AiChat.Api.Billing;
+using Microsoft.Extensions.Options;
+
+namespace AiChat.Api.Chat;
+
+/// <summary>A stored turn waiting to run, with the user's text and the trace context of the request that started it.</summary>
+public sealed record TurnWork(TurnRecord Turn, string Content, ActivityContext StartedBy = default);
+
+/// <summary>
+/// Runs one stored turn to its end: the agent's events are batched, stored and announced to followers as they come, a
+/// heartbeat tells other instances the turn is alive (and brings cancel requests made there), and the end — completed,
+/// failed or cancelled — is stored once with the last events, the assistant's message and the budget left.
+/// The turn's work is traced as a child of the request that started it, so one trace shows the whole turn.
+/// </summary>
+public sealed partial class TurnRunner(
+    TurnStore store,
+    TurnHub hub,
+    AgentService agents,
+    Ledger ledger,
+    IOptions<ChatOptions> options,
+    TimeProvider time,
+    ILogger<TurnRunner> logger)
+{
+    public static readonly ActivitySource Source = new("AiChat.Chat");
+
+    /// <param name="cancellation">Cancelled by a cancel request, or when the server stops (<paramref name="stopping"/>).</param>
+    public async Task RunAsync(TurnWork work, CancellationTokenSource cancellation, CancellationToken stopping)
+    {
+        var turn = work.Turn;
+        using var activity = Source.StartActivity("turn.run", ActivityKind.Internal, work.StartedBy);
+        activity?.SetTag("aichat.turn_id", turn.Id);
+        using var heartbeatStop = new CancellationTokenSource();
+        var heartbeat = HeartbeatAsync(turn.Id, cancellation, heartbeatStop.Token);
+        var recorder = new Recorder(turn, store, hub, ledger, time);
+        try
+        {
+            if (stopping.IsCancellationRequested)
+            {
+                await recorder.FailAsync([], new TurnFailure(StatusCodes.Status503ServiceUnavailable, ChatProblems.ShuttingDown, "The server was shutting down; send the message again."));
+                return;
+            }
+
+            var events = agents.RunTurnAsync(new TurnInput(turn.UserId, turn.Id, work.Content), options.Value.AgentWait, cancellation.Token);
+            IReadOnlyList<AgentEvent>? last = null;
+            await foreach (var batch in DeltaCoalescer.BatchAsync(events, options.Value.DeltaCoalescing, cancellation.Token))
+            {
+                if (DeltaCoalescer.EndsTurn(batch[^1]))
+                {
+                    last = batch;
+                    break; // leaving the loop ends the runtime's turn and releases the agent before the end is announced
+                }
+
+                await recorder.AppendAsync(batch);
+            }
+
+            var said = last?.Take(last.Count - 1).ToList() ?? [];
+            switch (last?[^1])
+            {
+                case AgentEvent.Completed:
+                    await recorder.CompleteAsync(said);
+                    return;
+                case AgentEvent.Failed failed:
+                    await recorder.FailAsync(said, TurnFailure.Of(failed));
+                    return;
+                case AgentEvent.Cancelled when !stopping.IsCancellationRequested:
+                    await recorder.CancelAsync(said);
+                    return;
+            }
+
+            cancellation.Token.ThrowIfCancellationRequested();
+            await recorder.FailAsync(said, new TurnFailure(StatusCodes.Status502BadGateway, ChatProblems.AgentStreamEnded, "The agent stopped without finishing its answer."));
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            if (stopping.IsCancellationRequested)
+            {
+                await recorder.FailAsync([], new TurnFailure(StatusCodes.Status503ServiceUnavailable, ChatProblems.ShuttingDown, "The server shut down before the answer was finished."));
+            }
+            else
+            {
+                await recorder.CancelAsync([]);
+            }
+        }
+        catch (AgentBusyException)
+        {
+            await recorder.FailAsync([], new TurnFailure(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "The agent was still busy with an earlier message."));
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error);
+            LogTurnCrashed(logger, ex, turn.Id);
+            await recorder.FailAsync([], new TurnFailure(StatusCodes.Status500InternalServerError, Infrastructure.ProblemCodes.InternalError, "The turn failed unexpectedly. It has been logged."));
+        }
+        finally
+        {
+            await heartbeatStop.CancelAsync();
+            await heartbeat;
+            hub.End(turn.Id);
+        }
+    }
+
+    private async Task HeartbeatAsync(Guid turnId, CancellationTokenSource turn, CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(options.Value.HeartbeatInterval, time, stop);
+                if (await store.HeartbeatAsync(turnId, time.GetUtcNow(), stop))
+                {
+                    await turn.CancelAsync(); // a cancel asked on another instance
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            LogHeartbeatFailed(logger, ex, turnId);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Turn {TurnId} crashed")]
+    private static partial void LogTurnCrashed(ILogger logger, Exception exception, Guid turnId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat of turn {TurnId} failed")]
+    private static partial void LogHeartbeatFailed(ILogger logger, Exception exception, Guid turnId);
+
+    /// <summary>What a turn has said so far, and how it ends: every event is stored before followers are woken.</summary>
+    private sealed class Recorder(TurnRecord turn, TurnStore store, TurnHub hub, Ledger ledger, TimeProvider time)
+    {
+        // The reply as streamed: the one place its text is gathered.
+        private readonly StringBuilder _text = new();
+        private int _seq = turn.LastEventSeq;
+        private int _promptTokens;
+        private int _completionTokens;
+        private long? _costNanos;
+        private bool _sawUsage;
+
+        public async Task AppendAsync(IReadOnlyList<AgentEvent> batch)
+        {
+            var stored = Record(batch);
+            if (stored.Count > 0)
+            {
+                // The turn's own token would be cancelled by a cancel request; what was said must still be stored.
+                await store.AppendEventsAsync(turn.Id, stored, time.GetUtcNow(), CancellationToken.None);
+                hub.Notify(turn.Id);
+            }
+        }
+
+        public async Task CompleteAsync(IReadOnlyList<AgentEvent> said)
+        {
+            var stored = Record(said);
+            var budget = await ledger.GetStateAsync(turn.UserId, CancellationToken.None); // once, at the turn's end
+            var usage = _sawUsage
+                ? new UsageDto(_promptTokens, _completionTokens, _promptTokens + _completionTokens, _costNanos is { } cost ? PriceTable.ToUsd(cost) : null)
+                : null;
+            var text = _text.ToString();
+            var message = new MessageDto(turn.AssistantMessageId, "assistant", text, MessageStatus.Complete, usage, turn.CreatedAt.AddTicks(10));
+            stored.Add(TurnEvents.Create(++_seq, TurnEvents.Completed,
+                new TurnCompletedData(message, usage, budget is null ? null : new BudgetSummary(PriceTable.ToUsd(budget.Remaining)))));
+            await FinishAsync(TurnStatus.Completed, null, MessageStatus.Complete, stored, budget?.Remaining);
+        }
+
+        public Task CancelAsync(IReadOnlyList<AgentEvent> said) =>
+            EndAsync(said, TurnStatus.Cancelled, MessageStatus.Cancelled, new TurnFailure(StatusCodes.Status409Conflict, ChatProblems.Cancelled, "The turn was cancelled."));
+
+        public Task FailAsync(IReadOnlyList<AgentEvent> said, TurnFailure failure) =>
+            EndAsync(said, TurnStatus.Failed, MessageStatus.Failed, failure);
+
+        private Task EndAsync(IReadOnlyList<AgentEvent> said, string status, string messageStatus, TurnFailure failure)
+        {
+            var stored = Record(said);
+            stored.Add(TurnEvents.Problem(++_seq, turn.Id, failure));
+            return FinishAsync(status, failure, messageStatus, stored, null);
+        }
+
+        private async Task FinishAsync(string status, TurnFailure? failure, string messageStatus, IReadOnlyList<StoredEvent> events, long? budgetRemaining)
+        {
+            await store.FinishAsync(turn, new TurnEnding(status, failure, _text.ToString(), messageStatus,
+                _sawUsage ? _promptTokens : null, _sawUsage ? _completionTokens : null, _costNanos, budgetRemaining, events), time.GetUtcNow(), CancellationToken.None);
+            hub.Notify(turn.Id);
+        }
+
+        /// <summary>Takes in a batch: adds its text and usage to the turn's, and gives its stored events (a run of deltas as one).</summary>
+        private List<StoredEvent> Record(IReadOnlyList<AgentEvent> batch)
+        {
+            var stored = new List<StoredEvent>(batch.Count);
+            var deltaStart = -1;
+            for (var i = 0; i < batch.Count; i++)
+            {
+                switch (batch[i])
+                {
+                    case AgentEvent.MessageDelta delta:
+                        _text.Append(delta.Text);
+                        deltaStart = deltaStart < 0 ? _text.Length - delta.Text.Length : deltaStart;
+                        if (i + 1 < batch.Count && batch[i + 1] is AgentEvent.MessageDelta)
+                        {
+                            continue;
+                        }
+
+                        stored.Add(TurnEvents.Create(++_seq, TurnEvents.MessageDelta, new TextData(_text.ToString(deltaStart, _text.Length - deltaStart))));
+                        deltaStart = -1;
+                        continue;
+                    case AgentEvent.Usage usage:
+                        _sawUsage = true;
+                        _promptTokens += usage.PromptTokens;
+                        _completionTokens += usage.CompletionTokens;
+                        _costNanos = usage.CostNanos is null ? _costNanos : (_costNanos ?? 0) + usage.CostNanos;
+                        break;
+                }
+
+                if (TurnEvents.From(_seq + 1, batch[i]) is { } streamed)
+                {
+                    _seq++;
+                    stored.Add(streamed);
+                }
+            }
+
+            return stored;
+        }
+    }
+}

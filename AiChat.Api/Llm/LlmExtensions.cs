@@ -1,0 +1,81 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using AiChat.Api.Billing;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using OpenAI;
+
+namespace AiChat.Api.Llm;
+
+public static class LlmExtensions
+{
+    public const string HttpClientName = "llm";
+
+    /// <summary>The key of the model itself (offline, any OpenAI-compatible endpoint, or LiteLLM), under the metered pipeline.</summary>
+    public const string Upstream = "llm-upstream";
+
+    /// <summary>
+    /// Every LLM call AiChat makes, composed once: the upstream model (<c>Llm:Endpoint</c> over the streaming resilience
+    /// profile, with each user's LiteLLM key in the full profile, or the offline model), wrapped by metering (reserve,
+    /// settle, charge), wrapped by OpenTelemetry. Callers take a plain <see cref="IChatClient"/> or embedding generator
+    /// and name the <see cref="LlmCaller"/> on the call's options. Also the token counter, the internal per-user keys and
+    /// the <c>/internal/llm</c> endpoint's dependencies.
+    /// </summary>
+    public static IHostApplicationBuilder AddLlm(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.Configure<LlmOptions>(builder.Configuration.GetSection(LlmOptions.Section));
+        services.AddSingleton<TokenCounter>();
+        services.AddSingleton<IInternalLlmKeys, InternalLlmKeys>();
+        services.AddMemoryCache();
+        services.AddHttpClient(HttpClientName).AddStreamingResilience();
+
+        var liteLlm = builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>() ?? new LiteLlmOptions();
+        if (liteLlm.Enabled)
+        {
+            services.AddSingleton(sp => new LiteLlmUserKeys(
+                sp.GetRequiredService<LiteLlmKeyStore>(),
+                sp.GetRequiredService<IMemoryCache>(),
+                key => OpenAi(sp, sp.GetRequiredService<IOptions<LlmOptions>>().Value, key)));
+        }
+
+        services.AddKeyedSingleton<IChatClient>(Upstream, (sp, _) =>
+        {
+            var options = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
+            return options.UsesOfflineModel ? new OfflineChatClient(sp.GetRequiredService<TokenCounter>())
+                : liteLlm.Enabled ? new LiteLlmUserKeyChatClient(sp.GetRequiredService<LiteLlmUserKeys>(), options.Model)
+                : OpenAi(sp, options, options.ApiKey).GetChatClient(options.Model).AsIChatClient();
+        });
+        services.AddKeyedSingleton<IEmbeddingGenerator<string, Embedding<float>>>(Upstream, (sp, _) =>
+        {
+            var options = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
+            return options.UsesOfflineModel ? new OfflineEmbeddingGenerator()
+                : liteLlm.Enabled ? new LiteLlmUserKeyEmbeddingGenerator(sp.GetRequiredService<LiteLlmUserKeys>(), options.EmbeddingModel)
+                : OpenAi(sp, options, options.ApiKey).GetEmbeddingClient(options.EmbeddingModel).AsIEmbeddingGenerator();
+        });
+
+        // The first stage added is the outermost: OpenTelemetry sees the metered call, metering wraps the model.
+        services.AddChatClient(sp => sp.GetRequiredKeyedService<IChatClient>(Upstream))
+            .UseOpenTelemetry(configure: telemetry => telemetry.EnableSensitiveData = false)
+            .Use((inner, sp) => new MeteringChatClient(inner, sp.GetRequiredService<Ledger>(), sp.GetRequiredService<PriceTable>(),
+                sp.GetRequiredService<TokenCounter>(), sp.GetRequiredService<IOptions<LlmOptions>>(), sp.GetRequiredService<ILogger<MeteringChatClient>>()));
+        services.AddEmbeddingGenerator(sp => sp.GetRequiredKeyedService<IEmbeddingGenerator<string, Embedding<float>>>(Upstream))
+            .UseOpenTelemetry()
+            .Use((inner, sp) => new MeteringEmbeddingGenerator(inner, sp.GetRequiredService<Ledger>(), sp.GetRequiredService<PriceTable>(),
+                sp.GetRequiredService<TokenCounter>(), sp.GetRequiredService<IOptions<LlmOptions>>()));
+
+        return builder;
+    }
+
+    private static OpenAIClient OpenAi(IServiceProvider services, LlmOptions options, string? apiKey) => new(
+        new ApiKeyCredential(string.IsNullOrEmpty(apiKey) ? "none" : apiKey),
+        new OpenAIClientOptions
+        {
+            Endpoint = options.Endpoint,
+            Transport = new HttpClientPipelineTransport(services.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
+            // Retries belong to the HTTP pipeline's streaming profile, which never retries a started response.
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            NetworkTimeout = Timeout.InfiniteTimeSpan,
+        });
+}
