@@ -82,7 +82,6 @@ public sealed partial class BuiltInRuntime(
 
     private async Task RunAsync(AgentRecord agent, TurnInput input, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
     {
-        var text = new StringBuilder();
         try
         {
             var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.Id, cancellationToken);
@@ -103,6 +102,7 @@ public sealed partial class BuiltInRuntime(
             var tools = new MemoryTools(store, transcript, agent, time);
             var functions = tools.All();
             var messages = context.Messages;
+            var prompt = messages.Count;
             var maxSteps = Math.Max(1, agentOptions.Value.MaxSteps);
             for (var step = 1; step <= maxSteps; step++)
             {
@@ -147,10 +147,11 @@ public sealed partial class BuiltInRuntime(
                     throw new LlmStreamIncompleteException();
                 }
 
-                text.Append(stepText);
                 if (calls.Count == 0)
                 {
-                    await events.WriteAsync(new AgentEvent.Completed(text.ToString(), lastStep && step > 1 ? "max_steps" : "end_turn"), cancellationToken);
+                    // The whole answer is what this turn's steps said, kept for the model as its assistant messages.
+                    var said = string.Concat(messages.Skip(prompt).Where(m => m.Role == ChatRole.Assistant).Select(m => m.Text));
+                    await events.WriteAsync(new AgentEvent.Completed(said + stepText, lastStep && step > 1 ? "max_steps" : "end_turn"), cancellationToken);
                     return;
                 }
 

@@ -58,12 +58,10 @@ public static class LlmExtensions
         // The first stage added is the outermost: OpenTelemetry sees the metered call, metering wraps the model.
         services.AddChatClient(sp => sp.GetRequiredKeyedService<IChatClient>(Upstream))
             .UseOpenTelemetry(configure: telemetry => telemetry.EnableSensitiveData = false)
-            .Use((inner, sp) => new MeteringChatClient(inner, sp.GetRequiredService<Ledger>(), sp.GetRequiredService<PriceTable>(),
-                sp.GetRequiredService<TokenCounter>(), sp.GetRequiredService<IOptions<LlmOptions>>(), sp.GetRequiredService<ILogger<MeteringChatClient>>()));
+            .UseMetering();
         services.AddEmbeddingGenerator(sp => sp.GetRequiredKeyedService<IEmbeddingGenerator<string, Embedding<float>>>(Upstream))
             .UseOpenTelemetry()
-            .Use((inner, sp) => new MeteringEmbeddingGenerator(inner, sp.GetRequiredService<Ledger>(), sp.GetRequiredService<PriceTable>(),
-                sp.GetRequiredService<TokenCounter>(), sp.GetRequiredService<IOptions<LlmOptions>>()));
+            .UseMetering();
 
         return builder;
     }

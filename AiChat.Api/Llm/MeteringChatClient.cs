@@ -134,3 +134,16 @@ public sealed class MeteringEmbeddingGenerator(IEmbeddingGenerator<string, Embed
         return generated;
     }
 }
+
+public static class MeteringExtensions
+{
+    /// <summary>Adds metering to a chat pipeline: every call below this stage is reserved against and charged to its caller.</summary>
+    public static ChatClientBuilder UseMetering(this ChatClientBuilder builder) =>
+        builder.Use((inner, services) => new MeteringChatClient(inner, services.GetRequiredService<Ledger>(), services.GetRequiredService<PriceTable>(),
+            services.GetRequiredService<TokenCounter>(), services.GetRequiredService<IOptions<LlmOptions>>(), services.GetRequiredService<ILogger<MeteringChatClient>>()));
+
+    /// <summary>Adds metering to an embedding pipeline, by input tokens.</summary>
+    public static EmbeddingGeneratorBuilder<string, Embedding<float>> UseMetering(this EmbeddingGeneratorBuilder<string, Embedding<float>> builder) =>
+        builder.Use((inner, services) => new MeteringEmbeddingGenerator(inner, services.GetRequiredService<Ledger>(), services.GetRequiredService<PriceTable>(),
+            services.GetRequiredService<TokenCounter>(), services.GetRequiredService<IOptions<LlmOptions>>()));
+}
