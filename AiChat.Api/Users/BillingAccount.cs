@@ -24,7 +24,7 @@ public sealed class BillingAccount(Ledger ledger, TimeProvider time) : IAccountC
     public async Task<ExportSection?> ExportAsync(Guid userId, CancellationToken cancellationToken)
     {
         var state = await ledger.GetStateAsync(userId, cancellationToken);
-        var usage = await ledger.UsageAsync(userId, DateTimeOffset.UnixEpoch, time.GetUtcNow().AddDays(1), "day", cancellationToken);
+        var usage = await ledger.UsageAsync(userId, DateTimeOffset.UnixEpoch, time.GetUtcNow().AddDays(1), UsageGrouping.Day, cancellationToken);
         return new ExportSection(new
         {
             budget = state is null ? null : BudgetDto.From(state),
