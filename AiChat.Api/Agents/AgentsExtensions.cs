@@ -1,5 +1,4 @@
 using AiChat.Api.Agents.Letta;
-using AiChat.Api.Auth;
 using AiChat.Api.Users;
 
 namespace AiChat.Api.Agents;
@@ -16,8 +15,9 @@ public static class AgentsExtensions
         builder.Services.AddKeyedSingleton<IAgentRuntime, BuiltInRuntime>(AgentRuntimes.BuiltIn);
         builder.AddLettaRuntime();
         builder.Services.AddSingleton<AgentService>();
-        builder.Services.AddSingleton<IProvisioningStep, AgentStep>();
-        builder.Services.AddSingleton<IAccountPart, AgentPart>();
+        builder.Services.AddSingleton<AgentAccount>();
+        builder.Services.AddSingleton<IAccountComponent>(sp => sp.GetRequiredService<AgentAccount>());
+        builder.Services.AddSingleton<IAgentSummaries>(sp => sp.GetRequiredService<AgentAccount>());
         builder.Services.AddSingleton<Infrastructure.IExceptionProblems, AgentExceptionProblems>();
         return builder;
     }

@@ -14,7 +14,7 @@ namespace AiChat.Api.Auth;
 public sealed partial class AccountResolver(
     UserStore users,
     SessionStore sessions,
-    ProvisioningPipeline provisioning,
+    LocalAccounts accounts,
     IOptions<AuthOptions> authOptions,
     IOptions<SupabaseOptions> supabaseOptions,
     ILogger<AccountResolver> logger)
@@ -77,18 +77,13 @@ public sealed partial class AccountResolver(
             return null;
         }
 
-        var account = new NewAccount(userId, email, NameFromMetadata(principal), authOptions.Value.IsAdmin(email) ? Roles.Admin : Roles.User, null, userId.ToString());
-        try
+        var account = await accounts.CreateAsync(userId, email, NameFromMetadata(principal), passwordHash: null, externalId: userId.ToString(), cancellationToken);
+        if (account is LocalAccount.Refused refused)
         {
-            await provisioning.ProvisionAsync(account, cancellationToken);
-        }
-        catch (Exception ex) when (ex is ProvisioningFailedException or EmailTakenException)
-        {
-            LogProvisioningFailed(logger, ex, userId);
-            return null;
+            LogProvisioningFailed(logger, userId, refused.Outcome.Code);
         }
 
-        return await users.FindAsync(userId, cancellationToken);
+        return (account as LocalAccount.Created)?.User;
     }
 
     private static string? NameFromMetadata(ClaimsPrincipal principal)
@@ -112,6 +107,6 @@ public sealed partial class AccountResolver(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not set up the local account for Supabase user {UserId}")]
-    private static partial void LogProvisioningFailed(ILogger logger, Exception exception, Guid userId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not set up the local account for Supabase user {UserId}: {Code}")]
+    private static partial void LogProvisioningFailed(ILogger logger, Guid userId, string code);
 }

@@ -110,7 +110,7 @@ public static class AuthApi
     }
 
     public static async Task<Results<Ok<MeResponse>, UnauthorizedHttpResult>> GetMeAsync(
-        HttpContext context, UserStore users, IIdentityProvider provider, Agents.AgentService agents, CancellationToken cancellationToken)
+        HttpContext context, UserStore users, IIdentityProvider provider, IAgentSummaries agents, CancellationToken cancellationToken)
     {
         var user = await users.FindAsync(context.User.UserId(), cancellationToken);
         if (user is null)
@@ -119,8 +119,7 @@ public static class AuthApi
         }
 
         var agent = await agents.FindAsync(user.Id, cancellationToken);
-        var summary = agent is null ? null : new AgentSummary(agent.Id, agent.Runtime, await agents.IsBusyAsync(agent, cancellationToken) ? "busy" : "ready");
-        return TypedResults.Ok(new MeResponse(user.Id, user.Email, user.Name, context.User.FindFirst(AuthClaims.Role)?.Value ?? user.Role, user.CreatedAt, provider.Name, summary));
+        return TypedResults.Ok(new MeResponse(user.Id, user.Email, user.Name, context.User.FindFirst(AuthClaims.Role)?.Value ?? user.Role, user.CreatedAt, provider.Name, agent));
     }
 
     private static ProblemHttpResult Refusal(HttpContext context, AuthOutcome.Refused refused) =>
@@ -133,11 +132,6 @@ public static class AuthApi
         try
         {
             return await call();
-        }
-        catch (ProvisioningFailedException)
-        {
-            return new AuthOutcome.Refused(StatusCodes.Status503ServiceUnavailable, AuthProblemCodes.ProvisioningFailed,
-                "The account could not be set up; nothing was kept. Try again.");
         }
         catch (IdentityProviderUnavailableException)
         {
@@ -155,11 +149,6 @@ public sealed record LoginRequest(string? Email, string? Password);
 
 public sealed record RefreshRequest(string? RefreshToken);
 
-public sealed record UserDto(Guid Id, string Email, string? Name, string Role, DateTimeOffset CreatedAt)
-{
-    public static UserDto From(UserAccount user) => new(user.Id, user.Email, user.Name, user.Role, user.CreatedAt);
-}
-
 public sealed record AuthResponse(string AccessToken, string RefreshToken, string TokenType, int ExpiresIn, UserDto User)
 {
     public static AuthResponse From(AuthOutcome.Session session) =>
@@ -169,8 +158,6 @@ public sealed record AuthResponse(string AccessToken, string RefreshToken, strin
 public sealed record ConfirmationUser(Guid Id, string Email);
 
 public sealed record ConfirmationResponse(ConfirmationUser User, bool ConfirmationRequired);
-
-public sealed record AgentSummary(Guid Id, string Runtime, string Status);
 
 public sealed record MeResponse(Guid Id, string Email, string? Name, string Role, DateTimeOffset CreatedAt, string IdentityProvider, AgentSummary? Agent);
 

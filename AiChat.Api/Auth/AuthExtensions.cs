@@ -12,8 +12,9 @@ namespace AiChat.Api.Auth;
 public static class AuthExtensions
 {
     /// <summary>
-    /// Accounts and tokens: the built-in provider, or Supabase Auth when <c>Supabase:Url</c> is set; JWT bearer
-    /// authentication for either; the admin policy; rate limits on register and login.
+    /// Credentials and tokens: the built-in provider, or Supabase Auth when <c>Supabase:Url</c> is set; JWT bearer
+    /// authentication for either; the admin policy; rate limits on register and login. Accounts themselves are made
+    /// through the account lifecycle of <c>AddUsers</c>.
     /// </summary>
     public static IHostApplicationBuilder AddAuth(this IHostApplicationBuilder builder)
     {
@@ -22,10 +23,9 @@ public static class AuthExtensions
         services.Configure<SupabaseOptions>(builder.Configuration.GetSection(SupabaseOptions.Section));
         services.TryAddSingleton(TimeProvider.System);
 
-        services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();
-        services.AddSingleton<ProvisioningPipeline>();
-        services.AddSingleton<IProvisioningStep, ProfileStep>();
+        services.AddSingleton<ISignInSessions>(sp => sp.GetRequiredService<SessionStore>());
+        services.AddSingleton<LocalAccounts>();
         services.AddSingleton<AccountResolver>();
         services.AddSingleton<AuthRateLimits>();
 

@@ -16,7 +16,7 @@ public sealed class BuiltInIdentityProvider(
     UserStore users,
     SessionStore sessions,
     SigningKeys keys,
-    ProvisioningPipeline provisioning,
+    LocalAccounts accounts,
     IOptions<AuthOptions> options,
     TimeProvider time) : IIdentityProvider
 {
@@ -44,28 +44,15 @@ public sealed class BuiltInIdentityProvider(
     {
         if (await users.FindByEmailAsync(email, cancellationToken) is not null)
         {
-            return EmailTaken();
+            return LocalAccounts.EmailTaken();
         }
 
-        var account = new NewAccount(
-            Guid.NewGuid(),
-            email.Trim(),
-            name,
-            options.Value.IsAdmin(email) ? Roles.Admin : Roles.User,
-            Hasher.HashPassword(null!, password),
-            ExternalId: null);
-        try
+        return await accounts.CreateAsync(Guid.NewGuid(), email, name, Hasher.HashPassword(null!, password), externalId: null, cancellationToken) switch
         {
-            await provisioning.ProvisionAsync(account, cancellationToken);
-        }
-        catch (EmailTakenException)
-        {
-            return EmailTaken();
-        }
-
-        var user = await users.FindAsync(account.UserId, cancellationToken)
-            ?? throw new InvalidOperationException("The account vanished right after it was provisioned.");
-        return await StartSessionAsync(user, cancellationToken);
+            LocalAccount.Created created => await StartSessionAsync(created.User, cancellationToken),
+            LocalAccount.Refused refused => refused.Outcome,
+            var other => throw new InvalidOperationException($"Unexpected local account {other}"),
+        };
     }
 
     public async Task<AuthOutcome> LoginAsync(string email, string password, CancellationToken cancellationToken)
@@ -130,9 +117,6 @@ public sealed class BuiltInIdentityProvider(
         var (sessionId, refreshToken) = await sessions.StartAsync(user.Id, cancellationToken);
         return new AuthOutcome.Session(CreateAccessToken(user, sessionId), refreshToken, (int)options.Value.AccessTokenLifetime.TotalSeconds, user);
     }
-
-    private static AuthOutcome.Refused EmailTaken() =>
-        new(StatusCodes.Status409Conflict, AuthProblemCodes.UserAlreadyExists, "An account with this email already exists.");
 
     private static AuthOutcome.Refused InvalidCredentials() =>
         new(StatusCodes.Status401Unauthorized, AuthProblemCodes.InvalidCredentials, "The email or password is wrong.");

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using AiChat.Api.Data;
+using AiChat.Api.Users;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
@@ -22,7 +23,7 @@ public sealed record RefreshResult(RefreshOutcome Outcome, Guid UserId = default
 /// Built-in sessions: each login starts one; its refresh tokens are stored as SHA-256 hashes and rotate on every use.
 /// Presenting a token that was already used revokes the whole session (its chain), since one of the two holders is a thief.
 /// </summary>
-public sealed class SessionStore(AiChatDb db, TimeProvider time, IOptions<AuthOptions> options)
+public sealed class SessionStore(AiChatDb db, TimeProvider time, IOptions<AuthOptions> options) : ISignInSessions
 {
     public async Task<(Guid SessionId, string RefreshToken)> StartAsync(Guid userId, CancellationToken cancellationToken)
     {
@@ -108,10 +109,10 @@ public sealed class SessionStore(AiChatDb db, TimeProvider time, IOptions<AuthOp
             new { sessionId, userId }, cancellationToken: cancellationToken)) == 1;
     }
 
-    public async Task<IReadOnlyList<SessionSummary>> ListAsync(Guid userId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<SignInSession>> ListAsync(Guid userId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<SessionSummary>(new CommandDefinition(
+        var rows = await connection.QueryAsync<SignInSession>(new CommandDefinition(
             "SELECT id, created_at AS CreatedAt, revoked_at AS RevokedAt, revoked_reason AS RevokedReason FROM auth_sessions WHERE user_id = @userId ORDER BY created_at",
             new { userId }, cancellationToken: cancellationToken));
         return rows.AsList();
@@ -130,5 +131,3 @@ public sealed class SessionStore(AiChatDb db, TimeProvider time, IOptions<AuthOp
 
     private sealed record TokenRow(Guid SessionId, Guid UserId, DateTimeOffset ExpiresAt, DateTimeOffset? UsedAt, DateTimeOffset? RevokedAt);
 }
-
-public sealed record SessionSummary(Guid Id, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, string? RevokedReason);

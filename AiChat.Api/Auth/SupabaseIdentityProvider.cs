@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using AiChat.Api.Users;
-using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Auth;
 
@@ -11,8 +10,7 @@ namespace AiChat.Api.Auth;
 public sealed class SupabaseIdentityProvider(
     SupabaseAuthClient supabase,
     UserStore users,
-    ProvisioningPipeline provisioning,
-    IOptions<AuthOptions> options) : IIdentityProvider
+    LocalAccounts accounts) : IIdentityProvider
 {
     public string Name => "supabase";
 
@@ -59,33 +57,23 @@ public sealed class SupabaseIdentityProvider(
     public async Task LogoutAsync(ClaimsPrincipal user, string accessToken, CancellationToken cancellationToken) =>
         await supabase.LogoutAsync(accessToken, cancellationToken);
 
-    private async Task<AuthOutcome> WithLocalAccountAsync(SupabaseSession session, string? name, CancellationToken cancellationToken)
-    {
-        var user = await users.FindAsync(session.User.Id, cancellationToken);
-        if (user is null)
-        {
-            var email = session.User.Email;
-            try
+    private async Task<AuthOutcome> WithLocalAccountAsync(SupabaseSession session, string? name, CancellationToken cancellationToken) =>
+        await users.FindAsync(session.User.Id, cancellationToken) is { } user
+            ? SessionOf(session, user)
+            : await accounts.CreateAsync(session.User.Id, session.User.Email, name, passwordHash: null, externalId: session.User.Id.ToString(), cancellationToken) switch
             {
-                await provisioning.ProvisionAsync(
-                    new NewAccount(session.User.Id, email, name, options.Value.IsAdmin(email) ? Roles.Admin : Roles.User, null, session.User.Id.ToString()),
-                    cancellationToken);
-            }
-            catch (EmailTakenException)
-            {
-                return new AuthOutcome.Refused(StatusCodes.Status409Conflict, AuthProblemCodes.UserAlreadyExists, "An account with this email already exists.");
-            }
+                LocalAccount.Created created => SessionOf(session, created.User),
+                LocalAccount.Refused refused => refused.Outcome,
+                var other => throw new InvalidOperationException($"Unexpected local account {other}"),
+            };
 
-            user = await users.FindAsync(session.User.Id, cancellationToken);
-        }
-
-        return user is null ? Unexpected() : new AuthOutcome.Session(session.AccessToken, session.RefreshToken, session.ExpiresIn, user);
-    }
+    private static AuthOutcome.Session SessionOf(SupabaseSession session, UserAccount user) =>
+        new(session.AccessToken, session.RefreshToken, session.ExpiresIn, user);
 
     private static AuthOutcome.Refused Map(SupabaseReply reply) => reply.Error?.Code switch
     {
         "invalid_credentials" => new(StatusCodes.Status401Unauthorized, AuthProblemCodes.InvalidCredentials, "The email or password is wrong."),
-        "user_already_exists" or "email_exists" => new(StatusCodes.Status409Conflict, AuthProblemCodes.UserAlreadyExists, "An account with this email already exists."),
+        "user_already_exists" or "email_exists" => LocalAccounts.EmailTaken(),
         "weak_password" => new(StatusCodes.Status422UnprocessableEntity, AuthProblemCodes.WeakPassword, reply.Error.Message ?? "The password is too weak.",
             new Dictionary<string, object?> { ["reasons"] = reply.Error.Reasons }),
         "email_not_confirmed" => new(StatusCodes.Status403Forbidden, AuthProblemCodes.EmailNotConfirmed, "Confirm the email address first."),

@@ -84,7 +84,7 @@ public static class BudgetApi
             return errors.ToProblem();
         }
 
-        var rows = await ledger.UsageAsync(context.User.UserId(), start, end, groupBy, cancellationToken);
+        var rows = await ledger.UsageAsync(context.User.UserId(), start, end, groupBy == "model" ? UsageGrouping.Model : UsageGrouping.Day, cancellationToken);
         var series = rows.Select(r => new UsagePoint(r.Key, PriceTable.ToUsd(r.CostNanos), r.PromptTokens, r.CompletionTokens, r.Calls)).ToList();
         return TypedResults.Ok(new UsageReport(start, end, groupBy,
             new UsageTotals(series.Sum(p => p.CostUsd), series.Sum(p => p.PromptTokens), series.Sum(p => p.CompletionTokens), series.Sum(p => p.Calls)), series));

@@ -31,6 +31,12 @@ public sealed record Settlement(long Charged, bool Capped);
 
 public sealed record UsageRow(string Key, long CostNanos, long PromptTokens, long CompletionTokens, long Calls);
 
+public enum UsageGrouping
+{
+    Day,
+    Model,
+}
+
 /// <summary>
 /// AiChat's ledger, the source of truth for what a user may spend: before every LLM call the worst case is reserved
 /// atomically (the account row is locked on Postgres; SQLite serialises writers), afterwards the reservation is settled
@@ -140,7 +146,7 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
     }
 
     /// <summary>Settled usage between two instants, grouped by UTC day or by model.</summary>
-    public async Task<IReadOnlyList<UsageRow>> UsageAsync(Guid userId, DateTimeOffset from, DateTimeOffset to, string groupBy, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<UsageRow>> UsageAsync(Guid userId, DateTimeOffset from, DateTimeOffset to, UsageGrouping groupBy, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         var rows = await connection.QueryAsync<(DateTimeOffset CreatedAt, string? Model, long Amount, long? Prompt, long? Completion)>(new CommandDefinition(
@@ -150,7 +156,7 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
             """,
             new { userId, from, to }, cancellationToken: cancellationToken));
         return rows
-            .GroupBy(r => groupBy == "model" ? r.Model ?? "unknown" : r.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))
+            .GroupBy(r => groupBy == UsageGrouping.Model ? r.Model ?? "unknown" : r.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new UsageRow(g.Key, g.Sum(r => r.Amount), g.Sum(r => r.Prompt ?? 0), g.Sum(r => r.Completion ?? 0), g.Count()))
             .ToList();

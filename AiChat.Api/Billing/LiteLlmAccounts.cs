@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using AiChat.Api.Auth;
 using AiChat.Api.Data;
 using Dapper;
 using Microsoft.AspNetCore.DataProtection;
@@ -38,31 +37,6 @@ public sealed class LiteLlmKeyStore(AiChatDb db, IDataProtectionProvider protect
     }
 
     public void Forget(Guid userId) => _cache.TryRemove(userId, out _);
-}
-
-/// <summary>Provisioning (full profile): a LiteLLM internal user carrying the account's budget, and its virtual key.</summary>
-public sealed class LiteLlmStep(LiteLlmClient liteLlm, LiteLlmKeyStore keys, Ledger ledger) : IProvisioningStep
-{
-    public string Name => "litellm";
-
-    public async Task ProvisionAsync(NewAccount account, CancellationToken cancellationToken)
-    {
-        var budget = await ledger.GetStateAsync(account.UserId, cancellationToken) ?? throw new BillingAccountMissingException();
-        await liteLlm.CreateUserAsync(account.UserId, PriceTable.ToUsd(budget.EffectiveLimit), LiteLlmClient.Duration(budget.Duration), cancellationToken);
-        var key = await liteLlm.GenerateKeyAsync(account.UserId, cancellationToken);
-        await keys.SaveAsync(account.UserId, key, cancellationToken);
-    }
-
-    public async Task DeprovisionAsync(Guid userId, CancellationToken cancellationToken)
-    {
-        if (await keys.FindAsync(userId, cancellationToken) is { } key)
-        {
-            await liteLlm.DeleteKeyAsync(key, cancellationToken);
-        }
-
-        keys.Forget(userId);
-        await liteLlm.DeleteUserAsync(userId, cancellationToken);
-    }
 }
 
 /// <summary>Keeps LiteLLM's copy of a user's budget in step with the ledger's grant and personal limit.</summary>

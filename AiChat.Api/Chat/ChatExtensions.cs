@@ -23,35 +23,7 @@ public static class ChatExtensions
         builder.Services.AddSingleton<TurnService>();
         builder.Services.AddSingleton<TurnRecovery>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TurnRecovery>());
-        builder.Services.AddSingleton<IAccountPart, ChatPart>();
+        builder.Services.AddSingleton<IAccountComponent, ChatAccount>();
         return builder;
-    }
-}
-
-/// <summary>The conversation's part of the account's export: every message, oldest first.</summary>
-public sealed class ChatPart(MessageStore store) : IAccountPart
-{
-    public string Name => "conversation";
-
-    public Task<AccountPartHealth> CheckAsync(Guid userId, CancellationToken cancellationToken) => Task.FromResult(new AccountPartHealth(true, "ok"));
-
-    public async Task<object?> ExportAsync(Guid userId, CancellationToken cancellationToken)
-    {
-        var messages = new List<MessageDto>();
-        var before = long.MaxValue;
-        while (true)
-        {
-            var page = await store.HistoryAsync(userId, before, 500, cancellationToken);
-            messages.AddRange(page.Select(MessageDto.From));
-            if (page.Count < 500)
-            {
-                break;
-            }
-
-            before = page[^1].Seq;
-        }
-
-        messages.Reverse();
-        return new { messages };
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using AiChat.Api.Auth;
 using AiChat.Api.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -57,6 +56,11 @@ public static class AdminApi
             ? (new DateTimeOffset(ticks, TimeSpan.Zero), id)
             : null;
     }
+}
+
+public sealed record UserDto(Guid Id, string Email, string? Name, string Role, DateTimeOffset CreatedAt)
+{
+    public static UserDto From(UserAccount user) => new(user.Id, user.Email, user.Name, user.Role, user.CreatedAt);
 }
 
 public sealed record UserPage(IReadOnlyList<UserDto> Users, string? NextCursor);

@@ -1,11 +1,27 @@
+using AiChat.Api.Billing;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
 namespace AiChat.Api.Users;
 
 public static class UsersExtensions
 {
-    /// <summary>The account's own endpoints (profile, health, export, delete) and the admin's view of all accounts.</summary>
+    /// <summary>
+    /// Accounts: the users table, the account lifecycle with the components this feature owns (profile, billing account,
+    /// and in the full profile the LiteLLM user), the account's own endpoints and the admin's view of all accounts.
+    /// Other features add their own <see cref="IAccountComponent"/>; Auth provides the <see cref="ISignInSessions"/>.
+    /// </summary>
     public static IHostApplicationBuilder AddUsers(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<IAccountPart, ProfilePart>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<UserStore>();
+        builder.Services.AddSingleton<AccountLifecycle>();
+        builder.Services.AddSingleton<IAccountComponent, ProfileAccount>();
+        builder.Services.AddSingleton<IAccountComponent, BillingAccount>();
+        if ((builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>() ?? new LiteLlmOptions()).Enabled)
+        {
+            builder.Services.AddSingleton<IAccountComponent, LiteLlmAccount>();
+        }
+
         return builder;
     }
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using AiChat.Api.Auth;
+using AiChat.Api.Users;
 using AiChat.Tests.Api;
 using AiChat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -157,8 +157,8 @@ public sealed class AccountTests
     [Fact]
     public async Task AFailedProvisioningStepLeavesNoAccountAndARetrySucceeds()
     {
-        var flaky = new FlakyStep(failures: 1);
-        await using var api = new ApiFactory().WithServices(services => services.AddSingleton<IProvisioningStep>(flaky));
+        var flaky = new FlakyComponent(failures: 1);
+        await using var api = new ApiFactory().WithServices(services => services.AddSingleton<IAccountComponent>(flaky));
         using var client = api.CreateClient();
         var email = Accounts.NewEmail();
         var password = Accounts.NewPassword();
@@ -177,14 +177,16 @@ public sealed class AccountTests
         Assert.Empty(flaky.Provisioned);
     }
 
-    /// <summary>A later provisioning step (as the agent and billing steps will be) that fails its first calls after doing part of its work.</summary>
-    private sealed class FlakyStep(int failures) : IProvisioningStep
+    /// <summary>A component after all the real ones that fails its first calls after doing part of its work.</summary>
+    private sealed class FlakyComponent(int failures) : IAccountComponent
     {
         private int _failuresLeft = failures;
 
         public List<Guid> Provisioned { get; } = [];
 
         public string Name => "flaky";
+
+        public int Order => AccountOrder.Chat + 1;
 
         public Task ProvisionAsync(NewAccount account, CancellationToken cancellationToken)
         {
@@ -200,7 +202,7 @@ public sealed class AccountTests
             return Task.CompletedTask;
         }
 
-        public Task DeprovisionAsync(Guid userId, CancellationToken cancellationToken)
+        public Task DeleteAsync(Guid userId, CancellationToken cancellationToken)
         {
             lock (Provisioned)
             {
@@ -209,5 +211,9 @@ public sealed class AccountTests
 
             return Task.CompletedTask;
         }
+
+        public Task<AccountCheck?> CheckAsync(Guid userId, CancellationToken cancellationToken) => Task.FromResult<AccountCheck?>(null);
+
+        public Task<ExportSection?> ExportAsync(Guid userId, CancellationToken cancellationToken) => Task.FromResult<ExportSection?>(null);
     }
 }

@@ -1,36 +1,35 @@
-using AiChat.Api.Auth;
 using AiChat.Api.Users;
 
 namespace AiChat.Api.Agents;
 
-/// <summary>Provisioning: every new account gets its agent (with default blocks; on Letta, a Letta agent too).</summary>
-public sealed class AgentStep(AgentService agents) : IProvisioningStep
+/// <summary>
+/// The agent's part of an account: every new account gets its agent (with default blocks; on Letta, a Letta agent too);
+/// its health is whether the runtime answers, its export the blocks and archival passages. Also the agent's summary
+/// that <c>/api/v1/auth/me</c> shows.
+/// </summary>
+public sealed class AgentAccount(AgentService agents) : IAccountComponent, IAgentSummaries
 {
     public string Name => "agent";
+
+    public int Order => AccountOrder.Agent;
 
     public Task ProvisionAsync(NewAccount account, CancellationToken cancellationToken) =>
         agents.CreateAsync(account.UserId, account.Name, cancellationToken);
 
-    public Task DeprovisionAsync(Guid userId, CancellationToken cancellationToken) => agents.DeleteAsync(userId, cancellationToken);
-}
+    public Task DeleteAsync(Guid userId, CancellationToken cancellationToken) => agents.DeleteAsync(userId, cancellationToken);
 
-/// <summary>The agent's part of the account's health and export: reachable runtime, blocks, archival passages.</summary>
-public sealed class AgentPart(AgentService agents) : IAccountPart
-{
-    public string Name => "agent";
-
-    public async Task<AccountPartHealth> CheckAsync(Guid userId, CancellationToken cancellationToken)
+    public async Task<AccountCheck?> CheckAsync(Guid userId, CancellationToken cancellationToken)
     {
         var agent = await agents.FindAsync(userId, cancellationToken);
         if (agent is null)
         {
-            return new(false, "missing", "The account has no agent.");
+            return AccountCheck.Missing("The account has no agent.");
         }
 
         try
         {
             await agents.RuntimeFor(agent).GetContextAsync(agent, cancellationToken);
-            return new(true, "ok");
+            return AccountCheck.Fine;
         }
         catch (Exception ex) when (ex is AgentRuntimeUnavailableException or HttpRequestException)
         {
@@ -38,18 +37,18 @@ public sealed class AgentPart(AgentService agents) : IAccountPart
         }
     }
 
-    public async Task<object?> ExportAsync(Guid userId, CancellationToken cancellationToken)
+    public async Task<ExportSection?> ExportAsync(Guid userId, CancellationToken cancellationToken)
     {
         var agent = await agents.FindAsync(userId, cancellationToken);
         if (agent is null)
         {
-            return null;
+            return new ExportSection(null);
         }
 
         var runtime = agents.RuntimeFor(agent);
         var blocks = await runtime.GetBlocksAsync(agent, cancellationToken);
         var passages = await runtime.ListArchivalAsync(agent, null, 10_000, cancellationToken);
-        return new
+        return new ExportSection(new
         {
             id = agent.Id,
             runtime = agent.Runtime,
@@ -57,6 +56,11 @@ public sealed class AgentPart(AgentService agents) : IAccountPart
             created_at = agent.CreatedAt,
             blocks = blocks.Select(BlockDto.From),
             archival_passages = passages.Select(PassageDto.From),
-        };
+        });
     }
+
+    public async Task<AgentSummary?> FindAsync(Guid userId, CancellationToken cancellationToken) =>
+        await agents.FindAsync(userId, cancellationToken) is { } agent
+            ? new AgentSummary(agent.Id, agent.Runtime, await agents.IsBusyAsync(agent, cancellationToken) ? "busy" : "ready")
+            : null;
 }

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using AiChat.Api.Infrastructure;
 
-namespace AiChat.Api.Auth;
+namespace AiChat.Api.Users;
 
 /// <summary>Rules for what an account may hold: email format, name length.</summary>
 public static partial class AccountRules
