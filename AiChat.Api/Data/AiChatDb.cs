@@ -4,7 +4,10 @@ using Npgsql;
 
 namespace AiChat.Api.Data;
 
-/// <summary>The one store of the API: hands out open connections to SQLite or Postgres.</summary>
+/// <summary>
+/// The one store of the API: hands out open connections to SQLite or Postgres, counted (connections and commands)
+/// into the <c>AiChat.Store</c> meter.
+/// </summary>
 public sealed class AiChatDb
 {
     private readonly NpgsqlDataSource? _postgres;
@@ -17,12 +20,16 @@ public sealed class AiChatDb
         _postgres = postgres;
         _sqliteConnectionString = sqliteConnectionString;
         MigrationConnectionString = migrationConnectionString;
+        Metrics = new StoreMetrics(provider);
     }
 
     public StoreProvider Provider { get; }
 
     /// <summary>The full connection string (with credentials), used only by the migrator.</summary>
     internal string MigrationConnectionString { get; }
+
+    /// <summary>Where this store's connections and commands are counted.</summary>
+    internal StoreMetrics Metrics { get; }
 
     /// <summary>The SQLite file, or null on Postgres.</summary>
     public string? SqliteFilePath { get; private init; }
@@ -53,7 +60,9 @@ public sealed class AiChatDb
     {
         if (_postgres is not null)
         {
-            return await _postgres.OpenConnectionAsync(cancellationToken);
+            var opened = await _postgres.OpenConnectionAsync(cancellationToken);
+            Metrics.ConnectionOpened();
+            return new CountedConnection(opened, Metrics);
         }
 
         var connection = new SqliteConnection(_sqliteConnectionString);
@@ -61,8 +70,10 @@ public sealed class AiChatDb
         await using var pragma = connection.CreateCommand();
         // Per connection: synchronous (Store:SqliteSynchronous, NORMAL by default in WAL mode; see StoreOptions), and a
         // busy_timeout, so SQLite waits for a writer with fine-grained backoff instead of the client's coarse retry sleeps.
+        // Part of opening the connection, so not counted as a command (the figures then compare with Postgres').
         pragma.CommandText = _sqlitePragmas;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
-        return connection;
+        Metrics.ConnectionOpened();
+        return new CountedConnection(connection, Metrics);
     }
 }

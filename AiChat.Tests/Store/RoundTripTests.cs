@@ -1,0 +1,152 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AiChat.Api.Data;
+using AiChat.Tests.Infrastructure;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AiChat.Tests.Store;
+
+/// <summary>How many times one minimal turn goes to the store (issue 9: at most half of what it took before the redesign).</summary>
+[Trait("Category", "Store")]
+public sealed class RoundTripTests(PostgresServer postgres)
+{
+    // Before issue 9's redesign one JSON turn ("hello", offline model, counted from the request to the answer read) took,
+    // over 18 runs: SQLite 31-41 connections and 49-59 commands, Postgres 26-31 connections and 44-49 commands (the spread
+    // is the answer's follower waking once more or less). The limits are half of the fewest seen on either store.
+    // A command is a statement or batch executed, or a commit or rollback; SQLite's per-connection PRAGMA is part of opening.
+    private const int MaxConnections = 13;
+    private const int MaxCommands = 22;
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AMinimalTurnTakesAtMostHalfTheRoundTripsItTookBeforeTheRedesign(StoreProvider provider)
+    {
+        // Recovery and heartbeats run on timers; an hour keeps them out of the count.
+        await using var api = new ApiFactory()
+            .WithSetting("Chat:RecoveryInterval", "01:00:00")
+            .WithSetting("Chat:HeartbeatInterval", "01:00:00");
+        if (provider == StoreProvider.Postgres)
+        {
+            api.WithPostgres(await postgres.CreateDatabaseAsync());
+        }
+
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        using var counter = new StoreRoundTrips(api.Services.GetRequiredService<AiChatDb>());
+
+        counter.Start();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/chat/message") { Content = JsonContent.Create(new { content = "hello" }) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", pair.AccessToken);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+        var answer = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var (connections, commands) = counter.Stop();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("complete", answer.GetProperty("assistant_message").GetProperty("status").GetString());
+        TestContext.Current.TestOutputHelper?.WriteLine($"{provider}: one turn took {connections} connections and {commands} commands (limit {MaxConnections} and {MaxCommands}).");
+        Assert.True(connections <= MaxConnections && commands <= MaxCommands,
+            $"{provider}: one turn took {connections} connections and {commands} commands; at most {MaxConnections} and {MaxCommands} allowed.");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheStoreCountsEachConnectionEachStatementAndEachCommitOnce(StoreProvider provider)
+    {
+        await using var store = await TestStore.CreateAsync(provider, postgres);
+        await store.NewMigrator().MigrateAsync(TestContext.Current.CancellationToken);
+        using var counter = new StoreRoundTrips(store.Db);
+        // Dapper sends a list as one array on Npgsql and expands it on other providers: the wrapper must not change which.
+        var listQuery = provider == StoreProvider.Postgres
+            ? "SELECT COUNT(*) FROM (VALUES (1), (2), (3)) AS v(x) WHERE x = ANY(@ids)"
+            : "WITH v(x) AS (VALUES (1), (2), (3)) SELECT COUNT(*) FROM v WHERE x IN @ids";
+
+        counter.Start();
+        await using (var connection = await store.Db.OpenAsync(TestContext.Current.CancellationToken))
+        {
+            await using var transaction = await connection.BeginTransactionAsync(TestContext.Current.CancellationToken);
+            Assert.Same(connection, transaction.Connection);
+            await connection.ExecuteAsync("CREATE TABLE counted (id INTEGER PRIMARY KEY)", transaction: transaction);
+            await connection.ExecuteAsync("INSERT INTO counted (id) VALUES (@id)", new[] { new { id = 1 }, new { id = 2 } }, transaction);
+            await transaction.CommitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(2, await connection.ExecuteScalarAsync<long>(listQuery, new { ids = new[] { 1, 3 } }));
+        }
+
+        await using (var connection = await store.Db.OpenAsync(TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(2, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM counted"));
+        }
+
+        // Two connections; CREATE, two INSERTs (Dapper runs the command once per row), COMMIT, the list query, the count.
+        Assert.Equal((2, 6), counter.Stop());
+    }
+
+    /// <summary>Counts one store's connections and commands from the <c>AiChat.Store</c> meter while started.</summary>
+    private sealed class StoreRoundTrips : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly string _instance;
+        private long _connections;
+        private long _commands;
+        private volatile bool _counting;
+
+        public StoreRoundTrips(AiChatDb db)
+        {
+            _instance = db.Metrics.Instance;
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == StoreMetrics.MeterName)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>(OnMeasurement);
+            _listener.Start();
+        }
+
+        public void Start() => _counting = true;
+
+        public (long Connections, long Commands) Stop()
+        {
+            _counting = false;
+            return (Interlocked.Read(ref _connections), Interlocked.Read(ref _commands));
+        }
+
+        public void Dispose() => _listener.Dispose();
+
+        // Every store in the process reports to the same meter (other tests run in parallel): only this one's count.
+        private void OnMeasurement(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+        {
+            if (!_counting || !IsThisStore(tags))
+            {
+                return;
+            }
+
+            if (instrument.Name == StoreMetrics.ConnectionsName)
+            {
+                Interlocked.Add(ref _connections, value);
+            }
+            else if (instrument.Name == StoreMetrics.CommandsName)
+            {
+                Interlocked.Add(ref _commands, value);
+            }
+        }
+
+        private bool IsThisStore(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == StoreMetrics.InstanceTag)
+                {
+                    return Equals(tag.Value, _instance);
+                }
+            }
+
+            return false;
+        }
+    }
+}
