@@ -13,6 +13,9 @@ public sealed record AgentRecord(
 {
     /// <summary>The conversation state from the same row, when it was read with it (a turn's lease); else null.</summary>
     public ConversationState? Conversation { get; init; }
+
+    /// <summary>The built-in agent's core blocks, when they were read with the row (a turn's lease); else null.</summary>
+    public IReadOnlyList<MemoryBlock>? Blocks { get; init; }
 }
 
 public static class AgentRuntimes

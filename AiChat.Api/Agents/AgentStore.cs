@@ -70,22 +70,29 @@ public sealed class AgentStore(AiChatDb db)
 
     /// <summary>
     /// Takes the user's agent for one turn if no other turn holds it (or the holder's lease ran out, e.g. after a crash),
-    /// and reads the agent back with its conversation state: one conditional UPDATE, so it holds across API instances
-    /// sharing the database. Null when another turn holds it, or the user has no agent.
+    /// and reads back what the turn starts from — the agent, its conversation state and its core blocks — in one round
+    /// trip. The conditional UPDATE makes it hold across API instances sharing the database. Null when another turn holds
+    /// the agent, or the user has no agent.
     /// </summary>
     public async Task<AgentRecord?> TryLeaseAsync(Guid userId, Guid turnId, DateTimeOffset now, DateTimeOffset until, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<LeasedRow>(new CommandDefinition(
+        var blocks = string.Format(System.Globalization.CultureInfo.InvariantCulture, MemoryStore.BlocksQuery,
+            "(SELECT id FROM agents WHERE user_id = @userId AND lease_turn_id = @turnId)");
+        using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             $"""
             UPDATE agents SET lease_turn_id = @turnId, lease_until = @until
             WHERE user_id = @userId AND (lease_turn_id IS NULL OR lease_turn_id = @turnId OR lease_until < @now)
-            RETURNING {AgentColumns}, summary, summary_through_seq AS SummaryThroughSeq, conversation_reset_seq AS ConversationResetSeq
+            RETURNING {AgentColumns}, summary, summary_through_seq AS SummaryThroughSeq, conversation_reset_seq AS ConversationResetSeq;
+            {blocks};
             """,
             new { userId, turnId, now, until }, cancellationToken: cancellationToken));
+        var row = await results.ReadSingleOrDefaultAsync<LeasedRow>();
+        var memory = MemoryStore.ToBlocks(await results.ReadAsync<MemoryStore.BlockRow>());
         return row is null ? null : new AgentRecord(row.Id, row.UserId, row.Runtime, row.ExternalId, row.Status, row.Model, row.CreatedAt, row.LastActiveAt)
         {
             Conversation = new ConversationState(row.Summary, row.SummaryThroughSeq, row.ConversationResetSeq),
+            Blocks = memory,
         };
     }
 

@@ -85,7 +85,7 @@ public sealed partial class BuiltInRuntime(
         try
         {
             var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.Id, cancellationToken);
-            var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
+            var blocks = agent.Blocks ?? await store.GetBlocksAsync(agent.Id, cancellationToken);
             var context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
             if (context.HistoryTruncated && context.OldestIncludedSeq > conversation.SummaryThroughSeq + 1)
             {

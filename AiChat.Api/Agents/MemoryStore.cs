@@ -113,13 +113,16 @@ public sealed class MemoryStore(AiChatDb db)
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM archival_passages WHERE agent_id = @agentId", new { agentId }, cancellationToken: cancellationToken));
     }
 
-    private static async Task<IReadOnlyList<MemoryBlock>> GetBlocksAsync(DbConnection connection, DbTransaction? transaction, Guid agentId, CancellationToken cancellationToken)
-    {
-        var rows = await connection.QueryAsync<BlockRow>(new CommandDefinition(
-            "SELECT label, value, char_limit AS CharLimit, description, updated_at AS UpdatedAt FROM memory_blocks WHERE agent_id = @agentId ORDER BY label",
-            new { agentId }, transaction, cancellationToken: cancellationToken));
-        return rows.Select(r => new MemoryBlock(r.Label, r.Value, r.CharLimit, r.Description, r.UpdatedAt)).ToList();
-    }
+    /// <summary>The agent's blocks, by label; <paramref name="agentId"/> may be a subquery's value (see <see cref="AgentStore.TryLeaseAsync"/>).</summary>
+    internal const string BlocksQuery =
+        "SELECT label, value, char_limit AS CharLimit, description, updated_at AS UpdatedAt FROM memory_blocks WHERE agent_id = {0} ORDER BY label";
+
+    internal static IReadOnlyList<MemoryBlock> ToBlocks(IEnumerable<BlockRow> rows) =>
+        rows.Select(r => new MemoryBlock(r.Label, r.Value, r.CharLimit, r.Description, r.UpdatedAt)).ToList();
+
+    private static async Task<IReadOnlyList<MemoryBlock>> GetBlocksAsync(DbConnection connection, DbTransaction? transaction, Guid agentId, CancellationToken cancellationToken) =>
+        ToBlocks(await connection.QueryAsync<BlockRow>(new CommandDefinition(
+            string.Format(System.Globalization.CultureInfo.InvariantCulture, BlocksQuery, "@agentId"), new { agentId }, transaction, cancellationToken: cancellationToken)));
 
     internal static async Task InsertBlocksAsync(DbConnection connection, DbTransaction transaction, Guid agentId, IReadOnlyList<MemoryBlock> blocks, CancellationToken cancellationToken)
     {
@@ -134,7 +137,7 @@ public sealed class MemoryStore(AiChatDb db)
     private sealed record PassageRow(Guid Id, string Content, DateTimeOffset CreatedAt);
 
     // Settable properties: Dapper converts SQLite's 64-bit integers only when it sets properties, not constructor arguments.
-    private sealed class BlockRow
+    internal sealed class BlockRow
     {
         public string Label { get; set; } = "";
 

@@ -44,7 +44,25 @@ public enum UsageGrouping
 /// </summary>
 public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimeProvider time)
 {
-    private sealed record AccountRow(long MaxBudgetNanousd, long? PersonalLimitNanousd, string Duration, DateTimeOffset PeriodAnchor);
+    // Settable properties: Dapper converts SQLite's 64-bit integers only when it sets properties, not constructor arguments.
+    private sealed class AccountRow
+    {
+        public long MaxBudgetNanousd { get; set; }
+
+        public long? PersonalLimitNanousd { get; set; }
+
+        public string Duration { get; set; } = "";
+
+        public DateTimeOffset PeriodAnchor { get; set; }
+
+        public DateTimeOffset? PeriodStart { get; set; }
+
+        public DateTimeOffset? PeriodEnd { get; set; }
+
+        public long? Spent { get; set; }
+
+        public long? Reserved { get; set; }
+    }
 
     public async Task EnsureAccountAsync(Guid userId, CancellationToken cancellationToken)
     {
@@ -164,27 +182,49 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
 
     private async Task<BudgetState?> StateAsync(DbConnection connection, DbTransaction? transaction, Guid userId, DateTimeOffset now, bool lockRow, CancellationToken cancellationToken)
     {
-        // On Postgres the row lock makes concurrent reservations of one user queue; SQLite's write transaction already does.
+        // One statement reads the account and its sums over the period stored with it. On Postgres a reservation first
+        // locks the account row, so concurrent reservations of one user queue, and then sums in a statement of its own:
+        // subqueries of the locking statement would see the ledger as it was before the lock was granted. (SQLite's
+        // write transaction already serialises writers.)
+        var lockFirst = lockRow && db.Provider == StoreProvider.Postgres;
+        var sums = lockFirst ? "NULL AS Spent, NULL AS Reserved" : $"({Sums("a.period_start", "a.period_end", "settled")}) AS Spent, ({Sums("a.period_start", "a.period_end", "held")}) AS Reserved";
         var account = await connection.QuerySingleOrDefaultAsync<AccountRow>(new CommandDefinition(
-            "SELECT max_budget_nanousd AS MaxBudgetNanousd, personal_limit_nanousd AS PersonalLimitNanousd, duration, period_anchor AS PeriodAnchor FROM billing_accounts WHERE user_id = @userId"
-                + (lockRow && db.Provider == StoreProvider.Postgres ? " FOR UPDATE" : ""),
-            new { userId }, transaction, cancellationToken: cancellationToken));
+            $"""
+            SELECT a.max_budget_nanousd AS MaxBudgetNanousd, a.personal_limit_nanousd AS PersonalLimitNanousd, a.duration, a.period_anchor AS PeriodAnchor,
+                a.period_start AS PeriodStart, a.period_end AS PeriodEnd, {sums}
+            FROM billing_accounts a WHERE a.user_id = @userId{(lockFirst ? " FOR UPDATE" : "")}
+            """,
+            new { userId, now }, transaction, cancellationToken: cancellationToken));
         if (account is null)
         {
             return null;
         }
 
+        // The period is computed from the anchor at every use, so it rolls over exactly at its boundary.
         var (start, end) = BudgetPeriod.Current(account.PeriodAnchor, account.Duration, now);
-        var sums = await connection.QuerySingleAsync<(long? Spent, long? Reserved)>(new CommandDefinition(
-            """
-            SELECT
-                CAST(SUM(CASE WHEN state = 'settled' THEN amount_nanousd ELSE 0 END) AS BIGINT),
-                CAST(SUM(CASE WHEN state = 'held' AND expires_at > @now THEN amount_nanousd ELSE 0 END) AS BIGINT)
-            FROM ledger_entries
-            WHERE user_id = @userId AND created_at >= @start AND created_at < @end AND state IN ('settled', 'held')
-            """,
-            new { userId, start, end, now }, transaction, cancellationToken: cancellationToken));
+        var (spent, reserved) = (account.Spent, account.Reserved);
+        if (lockFirst || account.PeriodStart != start || account.PeriodEnd != end)
+        {
+            // Summed now, over the current period (a new one, or the grant's period changed: keep it for the next reads).
+            (spent, reserved) = await connection.QuerySingleAsync<(long?, long?)>(new CommandDefinition(
+                $"SELECT ({Sums("@start", "@end", "settled")}), ({Sums("@start", "@end", "held")})",
+                new { userId, start, end, now }, transaction, cancellationToken: cancellationToken));
+            if (transaction is not null && (account.PeriodStart != start || account.PeriodEnd != end))
+            {
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "UPDATE billing_accounts SET period_start = @start, period_end = @end WHERE user_id = @userId",
+                    new { userId, start, end }, transaction, cancellationToken: cancellationToken));
+            }
+        }
+
         var effective = Math.Min(account.MaxBudgetNanousd, account.PersonalLimitNanousd ?? long.MaxValue);
-        return new BudgetState(account.MaxBudgetNanousd, account.PersonalLimitNanousd, effective, sums.Spent ?? 0, sums.Reserved ?? 0, account.Duration, start, end);
+        return new BudgetState(account.MaxBudgetNanousd, account.PersonalLimitNanousd, effective, spent ?? 0, reserved ?? 0, account.Duration, start, end);
     }
+
+    // What was spent (settled) or is held (unexpired reservations) by @userId in [start, end).
+    private static string Sums(string start, string end, string state) =>
+        $"""
+        SELECT CAST(SUM(amount_nanousd) AS BIGINT) FROM ledger_entries
+        WHERE user_id = @userId AND state = '{state}' AND created_at >= {start} AND created_at < {end}{(state == "held" ? " AND expires_at > @now" : "")}
+        """;
 }
