@@ -1,9 +1,9 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AiChat.Api.Data;
+using AiChat.Tests.Chat;
 using AiChat.Tests.Infrastructure;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
@@ -39,10 +39,7 @@ public sealed class RoundTripTests(PostgresServer postgres)
         using var counter = new StoreRoundTrips(api.Services.GetRequiredService<AiChatDb>());
 
         counter.Start();
-        var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/chat/message") { Content = JsonContent.Create(new { content = "hello" }) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", pair.AccessToken);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+        var response = await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "hello")), TestContext.Current.CancellationToken);
         var answer = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
         var (connections, commands) = counter.Stop();
 
