@@ -57,17 +57,37 @@ public static class LogSink
 /// <summary>Runs after every test of the assembly: no secret may have reached a log.</summary>
 public sealed class SecretLeakCheck : IAsyncLifetime
 {
-    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+    public ValueTask InitializeAsync()
+    {
+        File.Delete(AssemblyCleanup.FailureFile); // a report is about this run only
+        return ValueTask.CompletedTask;
+    }
 
     public ValueTask DisposeAsync()
     {
         var leaks = LogSink.Leaks();
         if (leaks.Count > 0)
         {
-            Console.Error.WriteLine($"SECRET LEAK CHECK FAILED: {leaks.Count} secret(s) reached the logs");
-            throw new InvalidOperationException($"{leaks.Count} secret(s) reached the logs:\n" + string.Join("\n", leaks.Take(10)));
+            var message = $"{leaks.Count} secret(s) reached the logs:\n" + string.Join("\n", leaks.Take(10));
+            AssemblyCleanup.Report("secret leak check", message);
+            throw new InvalidOperationException(message);
         }
 
         return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// Why an assembly fixture failed at the end of the run, in a file beside the tests (<c>assembly-cleanup-failure.txt</c>):
+/// the test runner reports such a failure without its message, and <c>.ci/run</c> prints the file.
+/// </summary>
+public static class AssemblyCleanup
+{
+    public static readonly string FailureFile = Path.Combine(AppContext.BaseDirectory, "assembly-cleanup-failure.txt");
+
+    public static void Report(string fixture, string message)
+    {
+        Console.Error.WriteLine($"ASSEMBLY CLEANUP FAILED ({fixture}): {message}");
+        File.AppendAllText(FailureFile, $"{fixture}: {message}\n");
     }
 }

@@ -83,6 +83,19 @@ public sealed class PostgresServer : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        try
+        {
+            await StopAsync();
+        }
+        catch (Exception ex)
+        {
+            AssemblyCleanup.Report("postgres", ex.ToString());
+            throw;
+        }
+    }
+
+    private async Task StopAsync()
+    {
         if (_clusterDirectory is not null)
         {
             await RunAsync(_pgCtl!, ["-D", _clusterDirectory, "-m", "immediate", "stop"], allowFailure: true);
