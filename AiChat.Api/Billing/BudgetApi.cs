@@ -43,7 +43,7 @@ public static class BudgetApi
         long? limit = request.PersonalLimitUsd is { } usd ? PriceTable.ToNanos(usd) : null;
         if (limit > state.MaxBudget)
         {
-            return Problems.Of(StatusCodes.Status403Forbidden, "limit_above_grant",
+            return Problems.Of(StatusCodes.Status403Forbidden, BillingProblems.LimitAboveGrant,
                 $"A personal limit can be at most the granted budget ({PriceTable.ToUsd(state.MaxBudget)} USD); raising the grant is an admin action.",
                 new Dictionary<string, object?> { ["max_budget_usd"] = PriceTable.ToUsd(state.MaxBudget) });
         }
