@@ -81,7 +81,16 @@ public sealed class TurnService(TurnStore store, TurnQueue queue, TurnHub hub, T
         }
 
         hub.Track(created.Id);
-        queue.Enqueue(new TurnWork(created, content, Activity.Current?.Context ?? default));
+        try
+        {
+            queue.Enqueue(new TurnWork(created, content, Activity.Current?.Context ?? default));
+        }
+        catch
+        {
+            hub.End(created.Id); // never queued: recovery closes the stored turn once its heartbeat is stale
+            throw;
+        }
+
         return new TurnStart.Started(created);
     }
 
