@@ -30,6 +30,7 @@ app.MapAdminApi();
 app.MapAgentApi();
 app.MapChatApi();
 app.MapBudgetApi();
+app.MapModelsApi();
 app.MapLlmProxy();
 
 app.Run();

@@ -20,7 +20,7 @@ public sealed partial class BuiltInRuntime(
     IChatClient chat,
     ContextAssembler assembler,
     TokenCounter tokens,
-    IOptions<LlmOptions> llmOptions,
+    ModelCatalog models,
     IOptions<AgentOptions> agentOptions,
     TimeProvider time,
     ILogger<BuiltInRuntime> logger) : IAgentRuntime
@@ -69,7 +69,7 @@ public sealed partial class BuiltInRuntime(
         var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
         var context = await AssembleAsync(agent, Guid.Empty, "", blocks, conversation, cancellationToken);
         var count = await transcript.CountAsync(agent.UserId, conversation.ConversationResetSeq, cancellationToken);
-        return new AgentContextInfo(context.PromptTokens, llmOptions.Value.ContextWindow, count);
+        return new AgentContextInfo(context.PromptTokens, models.Default.ContextWindow, count);
     }
 
     public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, CancellationToken cancellationToken)
@@ -109,8 +109,8 @@ public sealed partial class BuiltInRuntime(
                 var lastStep = step == maxSteps;
                 var options = new LlmCaller(agent.UserId, input.TurnId).On(new ChatOptions
                 {
-                    ModelId = llmOptions.Value.EffectiveModel,
-                    MaxOutputTokens = llmOptions.Value.MaxOutputTokens,
+                    ModelId = models.Default.Id,
+                    MaxOutputTokens = models.Default.MaxOutputTokens,
                     Tools = lastStep ? null : [.. functions],
                 });
 
@@ -193,8 +193,8 @@ public sealed partial class BuiltInRuntime(
             blocks,
             conversation.Summary,
             userMessage,
-            llmOptions.Value.ContextWindow,
-            llmOptions.Value.MaxOutputTokens,
+            models.Default.ContextWindow,
+            models.Default.MaxOutputTokens,
             (before, limit) => transcript.RecentAsync(agent.UserId, turnId, conversation.ConversationResetSeq, before, limit, cancellationToken));
 
     /// <summary>
@@ -203,7 +203,7 @@ public sealed partial class BuiltInRuntime(
     /// </summary>
     private async Task<AgentEvent.Usage?> SummarizeAsync(AgentRecord agent, Guid turnId, ConversationState conversation, long oldestIncludedSeq, CancellationToken cancellationToken)
     {
-        var budget = llmOptions.Value.ContextWindow / 2;
+        var budget = models.Default.ContextWindow / 2;
         var fold = new List<TranscriptMessage>();
         var used = tokens.Count(conversation.Summary);
         var before = oldestIncludedSeq;
@@ -250,7 +250,7 @@ public sealed partial class BuiltInRuntime(
         prompt.AddRange(fold.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
         var response = await chat.GetResponseAsync(
             prompt,
-            new LlmCaller(agent.UserId, turnId).On(new ChatOptions { ModelId = llmOptions.Value.EffectiveModel, MaxOutputTokens = llmOptions.Value.MaxOutputTokens }),
+            new LlmCaller(agent.UserId, turnId).On(new ChatOptions { ModelId = models.Default.Id, MaxOutputTokens = models.Default.MaxOutputTokens }),
             cancellationToken);
         var summary = response.Text.Length > agentOptions.Value.MaxSummaryChars ? response.Text[..agentOptions.Value.MaxSummaryChars] : response.Text;
         await agents.SaveSummaryAsync(agent.Id, summary, oldestIncludedSeq - 1, cancellationToken);
@@ -286,7 +286,7 @@ public sealed partial class BuiltInRuntime(
     {
         var charge = contents.OfType<LlmCharge>().FirstOrDefault();
         return new AgentEvent.Usage(
-            charge?.Model ?? model ?? llmOptions.Value.EffectiveModel,
+            charge?.Model ?? model ?? models.Default.Id,
             (int)(usage.InputTokenCount ?? 0),
             (int)(usage.OutputTokenCount ?? 0),
             charge?.CostNanos,

@@ -16,6 +16,7 @@ public static class LlmErrors
     public const string Failed = "llm_error";
     public const string BudgetExceeded = "budget_exceeded";
     public const string ModelNotPriced = "model_not_priced";
+    public const string UnknownModel = "unknown_model";
 
     public static LlmFailure Describe(Exception exception)
     {

@@ -25,7 +25,19 @@ public static class LlmExtensions
     public static IHostApplicationBuilder AddLlm(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.Configure<LlmOptions>(builder.Configuration.GetSection(LlmOptions.Section));
+        var section = builder.Configuration.GetSection(LlmOptions.Section);
+        services.AddOptions<LlmOptions>().Bind(section).PostConfigure(UseDefaultModel).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LlmOptions>, ModelCatalogValidation>();
+        services.AddSingleton<ModelCatalog>();
+
+        // Billing knows no Llm: the catalogue's own prices reach the ledger as configured prices (they win over Billing:Prices).
+        services.PostConfigure<BillingOptions>(billing =>
+        {
+            foreach (var (id, price) in ModelCatalog.ConfiguredPrices(section.GetSection(nameof(LlmOptions.Models)).Get<List<LlmModelOptions>>() ?? []))
+            {
+                billing.Prices[id] = price;
+            }
+        });
         services.AddSingleton<TokenCounter>();
         services.AddSingleton<IInternalLlmKeys, InternalLlmKeys>();
         services.AddMemoryCache();
@@ -64,6 +76,18 @@ public static class LlmExtensions
             .UseMetering();
 
         return builder;
+    }
+
+    /// <summary>With a catalogue, the single-model settings read its default entry, so every reader of them agrees with it.</summary>
+    private static void UseDefaultModel(LlmOptions options)
+    {
+        var defaults = options.Models.Where(model => model.Default).ToList();
+        if (defaults is [var model] && !string.IsNullOrWhiteSpace(model.Id))
+        {
+            options.Model = model.Id;
+            options.ContextWindow = model.ContextWindow;
+            options.MaxOutputTokens = model.MaxOutputTokens;
+        }
     }
 
     private static OpenAIClient OpenAi(IServiceProvider services, LlmOptions options, string? apiKey) => new(

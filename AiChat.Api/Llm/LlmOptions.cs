@@ -23,6 +23,12 @@ public sealed class LlmOptions
 
     public bool UsesOfflineModel => Endpoint is null;
 
-    /// <summary>The model name reported (and priced) for what was used.</summary>
-    public string EffectiveModel => UsesOfflineModel ? OfflineChatClient.ModelName : Model;
+    /// <summary>
+    /// The catalogue (<see cref="ModelCatalog"/>). When given, its default entry is what <see cref="Model"/>,
+    /// <see cref="ContextWindow"/> and <see cref="MaxOutputTokens"/> read; when empty, those three make a one-model catalogue.
+    /// </summary>
+    public List<LlmModelOptions> Models { get; set; } = [];
+
+    /// <summary>The default model's name, as reported (and priced); without an endpoint the offline model answers for a catalogue model too.</summary>
+    public string EffectiveModel => UsesOfflineModel && Models.Count == 0 ? OfflineChatClient.ModelName : Model;
 }
