@@ -4,10 +4,10 @@ namespace AiChat.Api.Agents;
 
 /// <summary>
 /// The agent's part of an account: every new account gets its agent (with default blocks; on Letta, a Letta agent too);
-/// its health is whether the runtime answers, its export the blocks and archival passages. Also the agent's summary
+/// its health is whether the runtime answers, its export the blocks, archival passages and the memory change log (deleting the agent deletes the log with it). Also the agent's summary
 /// that <c>/api/v1/auth/me</c> shows.
 /// </summary>
-public sealed class AgentAccount(AgentService agents) : IAccountComponent, IAgentSummaries
+public sealed class AgentAccount(AgentService agents, MemoryStore memory) : IAccountComponent, IAgentSummaries
 {
     public string Name => "agent";
 
@@ -48,6 +48,7 @@ public sealed class AgentAccount(AgentService agents) : IAccountComponent, IAgen
         var runtime = agents.RuntimeFor(agent);
         var blocks = await runtime.GetBlocksAsync(agent, cancellationToken);
         var passages = await runtime.ListArchivalAsync(agent, null, 10_000, cancellationToken);
+        var changes = await memory.ListChangesAsync(agent.Id, null, null, int.MaxValue, cancellationToken);
         return new ExportSection(new
         {
             id = agent.Id,
@@ -56,6 +57,7 @@ public sealed class AgentAccount(AgentService agents) : IAccountComponent, IAgen
             created_at = agent.CreatedAt,
             blocks = blocks.Select(BlockDto.From),
             archival_passages = passages.Select(PassageDto.From),
+            memory_changes = changes.Select(MemoryChangeDto.From),
         });
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using AiChat.Api.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -15,6 +16,8 @@ public static class AgentApi
         group.MapGet("/status", GetStatusAsync);
         group.MapGet("/memory", GetMemoryAsync);
         group.MapPost("/memory", UpdateMemoryAsync);
+        group.MapGet("/memory/changes", ListChangesAsync);
+        group.MapPost("/memory/changes/{id}/revert", RevertChangeAsync);
         group.MapGet("/memory/archival", ListArchivalAsync);
         group.MapPost("/memory/archival", InsertArchivalAsync);
         group.MapDelete("/memory/archival/{id}", DeleteArchivalAsync);
@@ -78,9 +81,68 @@ public static class AgentApi
         }
 
         var (agent, runtime) = await ResolveAsync(context, agents);
+        return await UpdateBlocksAsync(agent, runtime, request.Blocks!.Select(b => new BlockUpdate(b.Label!, b.Value!, MemoryChangeSource.User)).ToList(), cancellationToken);
+    }
+
+    /// <summary>The change log, newest first, one page at a time (<c>next_cursor</c> goes into <c>before</c>).</summary>
+    public static async Task<Results<Ok<MemoryChangePage>, ProblemHttpResult>> ListChangesAsync(
+        HttpContext context, AgentService agents, MemoryStore memory, string? label, int? limit, string? before, CancellationToken cancellationToken)
+    {
+        var errors = new FieldErrors();
+        var size = limit ?? 50;
+        if (size is < 1 or > 200)
+        {
+            errors.Add("limit", "The limit must be between 1 and 200.");
+        }
+
+        if (label is not null && (string.IsNullOrWhiteSpace(label) || label.Length > 100))
+        {
+            errors.Add("label", "The label, when given, has 1 to 100 characters.");
+        }
+
+        long? beforeSeq = null;
+        if (before is not null)
+        {
+            if (DecodeChangeCursor(before) is { } seq)
+            {
+                beforeSeq = seq;
+            }
+            else
+            {
+                errors.Add("before", "The cursor is not one this API returned.");
+            }
+        }
+
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+
+        var agent = await agents.GetAsync(context.User.UserId(), cancellationToken);
+        var page = await memory.ListChangesAsync(agent.Id, label, beforeSeq, size + 1, cancellationToken);
+        var next = page.Count > size ? Cursor.Encode($"c:{page[size - 1].Seq.ToString(CultureInfo.InvariantCulture)}") : null;
+        return TypedResults.Ok(new MemoryChangePage(page.Take(size).Select(MemoryChangeDto.From).ToList(), next));
+    }
+
+    /// <summary>Sets the block back to its value before the change, within the block's limit; recorded as a revert of that change.</summary>
+    public static async Task<Results<Ok<MemoryDto>, ProblemHttpResult>> RevertChangeAsync(
+        string id, HttpContext context, AgentService agents, MemoryStore memory, CancellationToken cancellationToken)
+    {
+        var (agent, runtime) = await ResolveAsync(context, agents);
+        if (!Guid.TryParse(id, out var changeId) || await memory.FindChangeAsync(agent.Id, changeId, cancellationToken) is not { } change)
+        {
+            return Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such memory change.");
+        }
+
+        return await UpdateBlocksAsync(agent, runtime, [new BlockUpdate(change.Label, change.OldValue, MemoryChangeSource.Revert(change.Id))], cancellationToken);
+    }
+
+    private static async Task<Results<Ok<MemoryDto>, ProblemHttpResult>> UpdateBlocksAsync(
+        AgentRecord agent, IAgentRuntime runtime, IReadOnlyList<BlockUpdate> updates, CancellationToken cancellationToken)
+    {
         try
         {
-            var blocks = await runtime.UpdateBlocksAsync(agent, request.Blocks!.Select(b => new BlockUpdate(b.Label!, b.Value!)).ToList(), cancellationToken);
+            var blocks = await runtime.UpdateBlocksAsync(agent, updates, cancellationToken);
             return TypedResults.Ok(new MemoryDto(blocks.Select(BlockDto.From).ToList(), await runtime.CountArchivalAsync(agent, cancellationToken)));
         }
         catch (MemoryLimitExceededException limit)
@@ -159,6 +221,12 @@ public static class AgentApi
         return TypedResults.Ok(new ResetResponse(scope.ToString().ToLowerInvariant()));
     }
 
+    private static long? DecodeChangeCursor(string cursor) =>
+        Cursor.TryDecode(cursor, out var position) && position.StartsWith("c:", StringComparison.Ordinal)
+            && long.TryParse(position.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out var seq)
+            ? seq
+            : null;
+
     // A missing agent (404) or an unreachable runtime (503) surfaces through the exception handler as a problem.
     private static async Task<(AgentRecord Agent, IAgentRuntime Runtime)> ResolveAsync(HttpContext context, AgentService agents)
     {
@@ -190,6 +258,19 @@ public sealed record PassageDto(string Id, string Content, DateTimeOffset Create
 {
     public static PassageDto From(ArchivalPassage passage) => new(passage.Id, passage.Content, passage.CreatedAt);
 }
+
+/// <summary>Who made a change; the ids are null where they do not apply (conversation_id until conversations exist).</summary>
+public sealed record MemoryChangeSourceDto(string Kind, Guid? ConversationId, Guid? TurnId, Guid? KeyId, Guid? RevertsChangeId);
+
+public sealed record MemoryChangeDto(Guid Id, string Label, string OldValue, string NewValue, MemoryChangeSourceDto Source, DateTimeOffset CreatedAt)
+{
+    public static MemoryChangeDto From(MemoryChange change) => new(
+        change.Id, change.Label, change.OldValue, change.NewValue,
+        new MemoryChangeSourceDto(change.Source.Kind, change.Source.ConversationId, change.Source.TurnId, change.Source.KeyId, change.Source.RevertsChangeId),
+        change.CreatedAt);
+}
+
+public sealed record MemoryChangePage(IReadOnlyList<MemoryChangeDto> Changes, string? NextCursor);
 
 public sealed record ArchivalPage(IReadOnlyList<PassageDto> Passages, int Count);
 

@@ -26,9 +26,52 @@ public static class AgentRuntimes
 
 public sealed record MemoryBlock(string Label, string Value, int Limit, string? Description, DateTimeOffset UpdatedAt);
 
-public sealed record BlockUpdate(string Label, string Value);
+/// <summary>A new value for a block, and who sets it (for the change log; <see cref="MemoryChangeSource.User"/> when not said).</summary>
+public sealed record BlockUpdate(string Label, string Value, MemoryChangeSource? Source = null);
 
-public sealed record ArchivalPassage(string Id, string Content, IReadOnlyList<string> Tags, DateTimeOffset CreatedAt);
+public sealed record ArchivalPassage(string Id, string Content, IReadOnlyList<string> Tags, DateTimeOffset CreatedAt)
+{
+    /// <summary>The turn whose tool saved the passage; null for passages saved through the API (and on Letta).</summary>
+    public Guid? TurnId { get; init; }
+
+    /// <summary>Ready for conversations; null until they exist.</summary>
+    public Guid? ConversationId { get; init; }
+}
+
+public static class MemoryChangeKinds
+{
+    /// <summary>The built-in agent's memory tool, in a turn.</summary>
+    public const string Tool = "tool";
+
+    /// <summary>The user, through the API (an update or a memory reset).</summary>
+    public const string User = "user";
+
+    public const string Mcp = "mcp";
+
+    /// <summary>The revert endpoint, undoing an earlier change.</summary>
+    public const string Revert = "revert";
+}
+
+/// <summary>Who changed a block: a kind, and where known the turn, conversation, API key, or the change a revert undid.</summary>
+public sealed record MemoryChangeSource(string Kind, Guid? TurnId = null, Guid? ConversationId = null, Guid? KeyId = null, Guid? RevertsChangeId = null)
+{
+    public static MemoryChangeSource User { get; } = new(MemoryChangeKinds.User);
+
+    public static MemoryChangeSource Tool(Guid turnId) => new(MemoryChangeKinds.Tool, TurnId: turnId);
+
+    public static MemoryChangeSource Revert(Guid changeId) => new(MemoryChangeKinds.Revert, RevertsChangeId: changeId);
+}
+
+/// <summary>One entry of the change log: a block's value before and after, who changed it, when.</summary>
+public sealed record MemoryChange(Guid Id, long Seq, string Label, string OldValue, string NewValue, MemoryChangeSource Source, DateTimeOffset CreatedAt);
+
+/// <summary>What an edit makes of a block's current value: its new value, or why it does not apply (then nothing changes).</summary>
+public readonly record struct BlockEdit(string? Value, string? Refusal)
+{
+    public static BlockEdit To(string value) => new(value, null);
+
+    public static BlockEdit Refuse(string refusal) => new(null, refusal);
+}
 
 public enum ResetScope
 {

@@ -99,7 +99,7 @@ public sealed partial class BuiltInRuntime(
                 context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
             }
 
-            var tools = new MemoryTools(store, transcript, agent, time);
+            var tools = new MemoryTools(store, transcript, agent, input.TurnId, time);
             var functions = tools.All();
             var messages = context.Messages;
             var prompt = messages.Count;

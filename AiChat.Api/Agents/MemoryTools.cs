@@ -8,9 +8,10 @@ namespace AiChat.Api.Agents;
 /// <summary>
 /// The tools the built-in agent offers its model, run on the server against the agent's own memory:
 /// edit a core block (limits enforced), insert into and search archival memory, search the conversation.
+/// Block edits are atomic against the block's current value and recorded in the change log with the turn's id.
 /// A tool that cannot do what was asked answers with a text starting "Error" for the model to read; it never throws.
 /// </summary>
-public sealed class MemoryTools(MemoryStore store, ITranscript transcript, AgentRecord agent, TimeProvider time)
+public sealed class MemoryTools(MemoryStore store, ITranscript transcript, AgentRecord agent, Guid turnId, TimeProvider time)
 {
     public const string Append = MemoryToolNames.Append;
     public const string Replace = MemoryToolNames.Replace;
@@ -27,33 +28,19 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
         AIFunctionFactory.Create(SearchConversationAsync, ConversationSearch, "Search the whole past conversation by keywords."),
     ];
 
-    private async Task<string> AppendAsync([Description("The block's label")] string label, [Description("The text to append")] string content, CancellationToken cancellationToken)
-    {
-        var block = (await store.GetBlocksAsync(agent.Id, cancellationToken)).FirstOrDefault(b => b.Label == label);
-        if (block is null)
-        {
-            return $"Error: there is no '{label}' block.";
-        }
+    private Task<string> AppendAsync([Description("The block's label")] string label, [Description("The text to append")] string content, CancellationToken cancellationToken) =>
+        SaveAsync(label, () => store.AppendAsync(agent.Id, label, content, MemoryChangeSource.Tool(turnId), time.GetUtcNow(), cancellationToken));
 
-        var value = string.IsNullOrEmpty(block.Value) ? content.Trim() : $"{block.Value.TrimEnd()}\n{content.Trim()}";
-        return await SaveAsync(label, value, cancellationToken);
-    }
-
-    private async Task<string> ReplaceAsync(string label, [Description("Exact text to replace")] string old_content, [Description("The new text")] string new_content, CancellationToken cancellationToken)
-    {
-        var block = (await store.GetBlocksAsync(agent.Id, cancellationToken)).FirstOrDefault(b => b.Label == label);
-        if (block is null)
-        {
-            return $"Error: there is no '{label}' block.";
-        }
-
-        if (string.IsNullOrEmpty(old_content) || !block.Value.Contains(old_content, StringComparison.Ordinal))
-        {
-            return $"Error: the '{label}' block does not contain that text.";
-        }
-
-        return await SaveAsync(label, block.Value.Replace(old_content, new_content, StringComparison.Ordinal), cancellationToken);
-    }
+    private Task<string> ReplaceAsync(string label, [Description("Exact text to replace")] string old_content, [Description("The new text")] string new_content, CancellationToken cancellationToken) =>
+        SaveAsync(label, () => store.EditBlockAsync(
+            agent.Id,
+            label,
+            value => string.IsNullOrEmpty(old_content) || !value.Contains(old_content, StringComparison.Ordinal)
+                ? BlockEdit.Refuse($"Error: the '{label}' block does not contain that text.")
+                : BlockEdit.To(value.Replace(old_content, new_content, StringComparison.Ordinal)),
+            MemoryChangeSource.Tool(turnId),
+            time.GetUtcNow(),
+            cancellationToken));
 
     private async Task<string> InsertAsync(string content, CancellationToken cancellationToken)
     {
@@ -62,7 +49,7 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
             return "Error: the passage is empty.";
         }
 
-        var passage = await store.InsertPassageAsync(agent.Id, content.Trim(), time.GetUtcNow(), cancellationToken);
+        var passage = await store.InsertPassageAsync(agent.Id, content.Trim(), turnId, time.GetUtcNow(), cancellationToken);
         return $"Saved passage {passage.Id}.";
     }
 
@@ -78,12 +65,16 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
         return found.Count == 0 ? "No message matches." : JsonSerializer.Serialize(found.Select(m => $"{m.Role} ({m.CreatedAt:yyyy-MM-dd}): {m.Content}"));
     }
 
-    private async Task<string> SaveAsync(string label, string value, CancellationToken cancellationToken)
+    private static async Task<string> SaveAsync(string label, Func<Task<BlockEdit>> edit)
     {
         try
         {
-            await store.UpdateBlocksAsync(agent.Id, [new BlockUpdate(label, value)], time.GetUtcNow(), cancellationToken);
-            return $"The '{label}' block now reads: {value}";
+            var edited = await edit();
+            return edited.Refusal ?? $"The '{label}' block now reads: {edited.Value}";
+        }
+        catch (UnknownBlockException)
+        {
+            return $"Error: there is no '{label}' block.";
         }
         catch (MemoryLimitExceededException limit)
         {

@@ -24,7 +24,7 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
     private const string ExportShape =
         "{exported_at:s,"
         + "profile:{account:{id:s,email:s,name:s,role:s,created_at:s,updated_at:s},sessions:[{id:s,created_at:s,revoked_at:null,revoked_reason:null}]},"
-        + "agent:{id:s,runtime:s,model:s,created_at:s,blocks:[{label:s,value:s,limit:n,description:s,updated_at:s}],archival_passages:[{id:s,content:s,created_at:s}]},"
+        + "agent:{id:s,runtime:s,model:s,created_at:s,blocks:[{label:s,value:s,limit:n,description:s,updated_at:s}],archival_passages:[{id:s,content:s,created_at:s}],memory_changes:[]},"
         + "billing:{budget:{max_budget_usd:n,personal_limit_usd:null,effective_limit_usd:n,spent_usd:n,reserved_usd:n,remaining_usd:n,duration:s,period_start:s,resets_at:s},"
         + "usage_by_day:[{key:s,cost_usd:n,prompt_tokens:n,completion_tokens:n,calls:n}]},"
         + "conversation:{messages:[{id:s,role:s,content:s,status:s,usage:null,created_at:s}|{id:s,role:s,content:s,status:s,usage:{prompt_tokens:n,completion_tokens:n,total_tokens:n,cost_usd:n},created_at:s}]}}";

@@ -7,8 +7,16 @@ namespace AiChat.Api.Agents.Letta;
 /// <summary>
 /// Agents on a Letta server: one agent per user, whose LLM calls go through a per-user provider pointing at AiChat's
 /// metered endpoint with that user's key, so every call Letta makes is charged to the right user.
+/// Block writes made through this runtime (the API's updates, reverts, a memory reset) go into AiChat's change log
+/// once Letta has applied them; the edits Letta's own tools make during a turn happen inside Letta and are not recorded.
 /// </summary>
-public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys keys, IOptions<LettaOptions> options, ILogger<LettaRuntime> logger)
+public sealed partial class LettaRuntime(
+    LettaClient letta,
+    IInternalLlmKeys keys,
+    IOptions<LettaOptions> options,
+    ILogger<LettaRuntime> logger,
+    MemoryStore? changeLog = null,
+    TimeProvider? time = null)
     : IAgentRuntime
 {
     // Reset empties archival memory page by page; the bound only stops a server that never empties.
@@ -109,6 +117,8 @@ public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys key
             throw;
         }
 
+        var sources = updates.ToDictionary(update => update.Label, update => update.Source ?? MemoryChangeSource.User, StringComparer.Ordinal);
+        await RecordAsync(agent, wanted.Select(w => (w.Key, current.First(block => block.Label == w.Key).Value, w.Value, sources[w.Key])).ToList(), cancellationToken);
         return current.Select(block => byLabel[block.Label]).ToList();
     }
 
@@ -134,10 +144,16 @@ public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys key
 
         if (scope is ResetScope.Memory or ResetScope.All)
         {
+            var before = changeLog is null ? [] : await letta.GetBlocksAsync(agentId, cancellationToken);
             foreach (var block in defaults.Blocks)
             {
                 await letta.UpdateBlockAsync(agentId, block.Label, block.Value, block.Limit, cancellationToken);
             }
+
+            await RecordAsync(
+                agent,
+                defaults.Blocks.Select(block => (block.Label, before.FirstOrDefault(b => b.Label == block.Label)?.Value ?? "", block.Value, MemoryChangeSource.User)).ToList(),
+                cancellationToken);
 
             await DeleteAllPassagesAsync(agentId, cancellationToken);
         }
@@ -213,6 +229,9 @@ public sealed partial class LettaRuntime(LettaClient letta, IInternalLlmKeys key
 
         throw new AgentRuntimeUnavailableException("Letta kept listing archival passages after they were deleted.");
     }
+
+    private Task RecordAsync(AgentRecord agent, IReadOnlyList<(string Label, string OldValue, string NewValue, MemoryChangeSource Source)> changes, CancellationToken cancellationToken) =>
+        changeLog is null ? Task.CompletedTask : changeLog.RecordChangesAsync(agent.Id, changes, (time ?? TimeProvider.System).GetUtcNow(), cancellationToken);
 
     private async Task RestoreQuietlyAsync(string agentId, IReadOnlyList<MemoryBlock> previous)
     {
