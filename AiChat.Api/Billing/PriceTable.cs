@@ -40,9 +40,18 @@ public sealed class PriceTable(IOptions<BillingOptions> options)
             return shipped;
         }
 
-        // Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their family costs; the longest matching family wins.
-        var family = Shipped.Keys.Where(k => name.StartsWith(k + "-", StringComparison.OrdinalIgnoreCase)).OrderByDescending(k => k.Length).FirstOrDefault();
-        return family is not null ? Shipped[family] : throw new ModelNotPricedException(model);
+        // Dated snapshots ("gpt-4o-mini-2024-07-18") cost what their family costs; the longest matching family wins,
+        // and a configured family wins over a shipped one of the same name.
+        var families = options.Value.Prices.Keys.Concat(Shipped.Keys)
+            .Where(family => name.StartsWith(family + "-", StringComparison.OrdinalIgnoreCase))
+            .OrderByDescending(family => family.Length)
+            .ToList();
+        if (families.Count == 0)
+        {
+            throw new ModelNotPricedException(model);
+        }
+
+        return options.Value.Prices.TryGetValue(families[0], out var family) ? (family.InputPerMillionUsd, family.OutputPerMillionUsd) : Shipped[families[0]];
     }
 
     public long CostNanos(string model, long inputTokens, long outputTokens)

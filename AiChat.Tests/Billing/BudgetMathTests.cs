@@ -71,3 +71,39 @@ public sealed class BudgetMathTests
         Assert.Equal(1, prices.CostNanos("odd", 1, 0));
     }
 }
+
+[Trait("Category", "Billing")]
+public sealed class PriceTableTests
+{
+    private static PriceTable Prices(params (string Model, decimal Input, decimal Output)[] configured)
+    {
+        var billing = new BillingOptions();
+        foreach (var (model, input, output) in configured)
+        {
+            billing.Prices[model] = new ModelPrice { InputPerMillionUsd = input, OutputPerMillionUsd = output };
+        }
+
+        return new PriceTable(Options.Create(billing));
+    }
+
+    [Fact]
+    public void ADatedSnapshotCostsWhatItsFamilyCosts()
+    {
+        Assert.Equal((0.15m, 0.60m), Prices().PriceOf("gpt-4o-mini-2024-07-18"));
+        Assert.Equal((2.50m, 10.00m), Prices().PriceOf("openai/gpt-4o-2024-08-06"));
+    }
+
+    [Fact]
+    public void AConfiguredFamilyPricesItsDatedSnapshotsToo()
+    {
+        var prices = Prices(("gpt-4o-mini", 1m, 2m), ("house-model", 3m, 4m));
+
+        Assert.Equal((1m, 2m), prices.PriceOf("gpt-4o-mini-2024-07-18"));
+        Assert.Equal((3m, 4m), prices.PriceOf("house-model-2026-01-01"));
+        Assert.Equal((2.50m, 10.00m), prices.PriceOf("gpt-4o-2024-08-06"));
+    }
+
+    [Fact]
+    public void AModelOfNoKnownFamilyIsNotPriced() =>
+        Assert.Throws<ModelNotPricedException>(() => Prices(("house-model", 3m, 4m)).PriceOf("house-2026"));
+}
