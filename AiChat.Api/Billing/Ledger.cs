@@ -67,12 +67,16 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
     public async Task EnsureAccountAsync(Guid userId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
+        // Both stores keep microseconds: the anchor and the first period are stored as they will be read back.
         var now = time.GetUtcNow();
+        now = new DateTimeOffset(now.UtcTicks - now.UtcTicks % 10, TimeSpan.Zero);
+        var (start, end) = BudgetPeriod.Current(now, options.Value.DefaultPeriod, now);
+        const string columns = "(user_id, max_budget_nanousd, duration, period_anchor, period_start, period_end, updated_at) VALUES (@userId, @max, @duration, @now, @start, @end, @now)";
         var insert = db.Provider == StoreProvider.Postgres
-            ? "INSERT INTO billing_accounts (user_id, max_budget_nanousd, duration, period_anchor, updated_at) VALUES (@userId, @max, @duration, @now, @now) ON CONFLICT (user_id) DO NOTHING"
-            : "INSERT OR IGNORE INTO billing_accounts (user_id, max_budget_nanousd, duration, period_anchor, updated_at) VALUES (@userId, @max, @duration, @now, @now)";
+            ? $"INSERT INTO billing_accounts {columns} ON CONFLICT (user_id) DO NOTHING"
+            : $"INSERT OR IGNORE INTO billing_accounts {columns}";
         await connection.ExecuteAsync(new CommandDefinition(insert,
-            new { userId, max = PriceTable.ToNanos(options.Value.DefaultBudgetUsd), duration = options.Value.DefaultPeriod, now }, cancellationToken: cancellationToken));
+            new { userId, max = PriceTable.ToNanos(options.Value.DefaultBudgetUsd), duration = options.Value.DefaultPeriod, now, start, end }, cancellationToken: cancellationToken));
     }
 
     public async Task DeleteAccountAsync(Guid userId, CancellationToken cancellationToken)
