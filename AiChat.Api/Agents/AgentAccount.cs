@@ -63,6 +63,6 @@ public sealed class AgentAccount(AgentService agents, MemoryStore memory) : IAcc
 
     public async Task<AgentSummary?> FindAsync(Guid userId, CancellationToken cancellationToken) =>
         await agents.FindAsync(userId, cancellationToken) is { } agent
-            ? new AgentSummary(agent.Id, agent.Runtime, await agents.IsBusyAsync(agent, cancellationToken) ? "busy" : "ready")
+            ? new AgentSummary(agent.Id, agent.Runtime, await agents.StatusAsync(agent, cancellationToken))
             : null;
 }

@@ -29,12 +29,12 @@ public static class AgentApi
     public static async Task<Ok<AgentStatusDto>> GetStatusAsync(HttpContext context, AgentService agents, CancellationToken cancellationToken)
     {
         var (agent, runtime) = await ResolveAsync(context, agents);
-        var busy = await agents.IsBusyAsync(agent, cancellationToken);
+        var status = await agents.StatusAsync(agent, cancellationToken);
         var blocks = await runtime.GetBlocksAsync(agent, cancellationToken);
         var passages = await runtime.CountArchivalAsync(agent, cancellationToken);
         var agentContext = await runtime.GetContextAsync(agent, cancellationToken);
         return TypedResults.Ok(new AgentStatusDto(
-            agent.Id, agent.Runtime, busy ? "busy" : "ready", agent.Model, agent.CreatedAt, agent.LastActiveAt, agentContext.MessageCount,
+            agent.Id, agent.Runtime, status, agent.Model, agent.CreatedAt, agent.LastActiveAt, agentContext.MessageCount,
             new MemoryCounts(blocks.Count, passages), new ContextDto(agentContext.Tokens, agentContext.Window)));
     }
 

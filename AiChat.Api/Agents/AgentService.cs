@@ -84,6 +84,10 @@ public sealed class AgentService(
         await store.DeleteByUserAsync(userId, cancellationToken);
     }
 
+    /// <summary>What status shows for the agent: <c>busy</c> while a turn holds it, else <c>ready</c>.</summary>
+    public async Task<string> StatusAsync(AgentRecord agent, CancellationToken cancellationToken) =>
+        await IsBusyAsync(agent, cancellationToken) ? "busy" : "ready";
+
     /// <summary>Whether a turn holds the agent right now.</summary>
     public async Task<bool> IsBusyAsync(AgentRecord agent, CancellationToken cancellationToken)
     {

@@ -49,7 +49,12 @@ public static class LlmExtensions
             services.AddSingleton(sp => new LiteLlmUserKeys(
                 sp.GetRequiredService<LiteLlmKeyStore>(),
                 sp.GetRequiredService<IMemoryCache>(),
-                key => OpenAi(sp, sp.GetRequiredService<IOptions<LlmOptions>>().Value, key)));
+                key =>
+                {
+                    var options = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
+                    var client = OpenAi(sp, options, key);
+                    return new LiteLlmUserClients(client.GetChatClient(options.Model).AsIChatClient(), client.GetEmbeddingClient(options.EmbeddingModel).AsIEmbeddingGenerator());
+                }));
         }
 
         services.AddKeyedSingleton<IChatClient>(Upstream, (sp, _) =>
@@ -63,7 +68,7 @@ public static class LlmExtensions
         {
             var options = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
             return options.UsesOfflineModel ? new OfflineEmbeddingGenerator()
-                : liteLlm.Enabled ? new LiteLlmUserKeyEmbeddingGenerator(sp.GetRequiredService<LiteLlmUserKeys>(), options.EmbeddingModel)
+                : liteLlm.Enabled ? new LiteLlmUserKeyEmbeddingGenerator(sp.GetRequiredService<LiteLlmUserKeys>())
                 : OpenAi(sp, options, options.ApiKey).GetEmbeddingClient(options.EmbeddingModel).AsIEmbeddingGenerator();
         });
 
