@@ -29,6 +29,7 @@ app.MapUserApi();
 app.MapAdminApi();
 app.MapAgentApi();
 app.MapChatApi();
+app.MapConversationApi();
 app.MapBudgetApi();
 app.MapModelsApi();
 app.MapLlmProxy();

@@ -145,7 +145,7 @@ static async Task SeedHistoryAsync(BenchApi api, Guid userId, int count)
     await using var transaction = await connection.BeginTransactionAsync();
     var start = DateTimeOffset.UtcNow.AddDays(-30);
     await connection.ExecuteAsync(
-        "INSERT INTO messages (id, user_id, role, content, status, created_at) VALUES (@Id, @UserId, @Role, @Content, 'complete', @CreatedAt)",
+        "INSERT INTO messages (id, user_id, conversation_id, role, content, status, created_at) VALUES (@Id, @UserId, (SELECT id FROM conversations WHERE user_id = @UserId AND is_default), @Role, @Content, 'complete', @CreatedAt)",
         Enumerable.Range(1, count).Select(i => new
         {
             Id = Guid.NewGuid(),

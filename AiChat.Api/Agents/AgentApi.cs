@@ -211,7 +211,7 @@ public static class AgentApi
         {
             // The defaults are the ones a new agent would get now, with the name from the profile.
             var name = (await users.FindAsync(agent.UserId, cancellationToken))?.Name;
-            await agents.WithLeaseAsync(agent, ResetWait, () => runtime.ResetAsync(agent, scope, agents.Defaults(name), cancellationToken), cancellationToken);
+            await agents.WithLeaseAsync(agent, ResetWait, leased => runtime.ResetAsync(leased, scope, agents.Defaults(name), cancellationToken), cancellationToken);
         }
         catch (AgentBusyException)
         {
@@ -254,9 +254,10 @@ public sealed record BlockUpdateRequest(string? Label, string? Value);
 
 public sealed record UpdateMemoryRequest(IReadOnlyList<BlockUpdateRequest>? Blocks);
 
-public sealed record PassageDto(string Id, string Content, DateTimeOffset CreatedAt)
+/// <summary>An archival passage; <paramref name="TurnId"/> and <paramref name="ConversationId"/> name the turn whose tool saved it (null when saved through the API).</summary>
+public sealed record PassageDto(string Id, string Content, DateTimeOffset CreatedAt, Guid? TurnId, Guid? ConversationId)
 {
-    public static PassageDto From(ArchivalPassage passage) => new(passage.Id, passage.Content, passage.CreatedAt);
+    public static PassageDto From(ArchivalPassage passage) => new(passage.Id, passage.Content, passage.CreatedAt, passage.TurnId, passage.ConversationId);
 }
 
 /// <summary>Who made a change; the ids are null where they do not apply (conversation_id until conversations exist).</summary>

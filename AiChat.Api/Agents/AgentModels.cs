@@ -11,7 +11,7 @@ public sealed record AgentRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset? LastActiveAt)
 {
-    /// <summary>The conversation state from the same row, when it was read with it (a turn's lease); else null.</summary>
+    /// <summary>The agent's state in the conversation a turn leased, read with the lease; else null.</summary>
     public ConversationState? Conversation { get; init; }
 
     /// <summary>The built-in agent's core blocks, when they were read with the row (a turn's lease); else null.</summary>
@@ -34,7 +34,7 @@ public sealed record ArchivalPassage(string Id, string Content, IReadOnlyList<st
     /// <summary>The turn whose tool saved the passage; null for passages saved through the API (and on Letta).</summary>
     public Guid? TurnId { get; init; }
 
-    /// <summary>Ready for conversations; null until they exist.</summary>
+    /// <summary>The conversation whose turn saved the passage; null for passages saved through the API (and on Letta).</summary>
     public Guid? ConversationId { get; init; }
 }
 
@@ -57,7 +57,7 @@ public sealed record MemoryChangeSource(string Kind, Guid? TurnId = null, Guid? 
 {
     public static MemoryChangeSource User { get; } = new(MemoryChangeKinds.User);
 
-    public static MemoryChangeSource Tool(Guid turnId) => new(MemoryChangeKinds.Tool, TurnId: turnId);
+    public static MemoryChangeSource Tool(Guid turnId, Guid? conversationId = null) => new(MemoryChangeKinds.Tool, TurnId: turnId, ConversationId: conversationId);
 
     public static MemoryChangeSource Revert(Guid changeId) => new(MemoryChangeKinds.Revert, RevertsChangeId: changeId);
 }
@@ -171,14 +171,32 @@ public interface IAgentRuntime
     Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The runtime's own state for a new conversation of the agent: Letta makes a conversation and returns its id; the
+    /// built-in runtime needs none (the conversations row is all of it) and returns null.
+    /// </summary>
+    Task<string?> CreateConversationAsync(AgentRecord agent, string? model, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the runtime's conversation made by <see cref="CreateConversationAsync"/>; a missing one is not an error.</summary>
+    Task DeleteConversationAsync(AgentRecord agent, string externalId, CancellationToken cancellationToken);
+
+    /// <summary>Whether a turn may answer an earlier user message again (regenerate); Letta keeps its own history and cannot.</summary>
+    bool CanRegenerate { get; }
+
+    /// <summary>
     /// Runs one turn for the user's new message and streams what happens; ends with <see cref="AgentEvent.Completed"/>
     /// or <see cref="AgentEvent.Failed"/>. The user's message is already stored by the caller.
     /// </summary>
     IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, CancellationToken cancellationToken);
 }
 
-/// <summary>One turn: whose, which, and what the user said.</summary>
-public sealed record TurnInput(Guid UserId, Guid TurnId, string Content);
+/// <summary>One turn: whose, which, and what the user said; in which conversation (null: the user's default one).</summary>
+public sealed record TurnInput(Guid UserId, Guid TurnId, string Content)
+{
+    public Guid? ConversationId { get; init; }
+
+    /// <summary>The stored user message this turn answers (a regenerate answers an earlier one); it is left out of the recent history.</summary>
+    public Guid? UserMessageId { get; init; }
+}
 
 /// <summary>The blocks a new (or memory-reset) agent starts with.</summary>
 public sealed record AgentDefaults(IReadOnlyList<MemoryBlock> Blocks, string Model);

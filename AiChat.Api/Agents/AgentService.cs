@@ -11,8 +11,9 @@ public sealed class AgentBusyException() : Exception("The agent is answering ano
 public sealed class AgentNotFoundException() : Exception("The user has no agent.");
 
 /// <summary>
-/// The one way to an agent: finds the user's agent, picks its runtime, and serialises its turns with a lease in the
-/// database (so one turn at a time holds across API instances; a crashed holder's lease simply runs out).
+/// The one way to an agent: finds the user's agent, picks its runtime, and serialises the turns of each conversation
+/// with a lease in the database (so one turn at a time per conversation holds across API instances; a crashed holder's
+/// lease simply runs out). Turns in different conversations of one agent may run at once: its memory writes are atomic.
 /// </summary>
 public sealed class AgentService(
     AgentStore store,
@@ -84,25 +85,39 @@ public sealed class AgentService(
         await store.DeleteByUserAsync(userId, cancellationToken);
     }
 
-    /// <summary>What status shows for the agent: <c>busy</c> while a turn holds it, else <c>ready</c>.</summary>
+    /// <summary>What status shows for the agent: <c>busy</c> while a turn runs in any of its conversations, else <c>ready</c>.</summary>
     public async Task<string> StatusAsync(AgentRecord agent, CancellationToken cancellationToken) =>
         await IsBusyAsync(agent, cancellationToken) ? "busy" : "ready";
 
-    /// <summary>Whether a turn holds the agent right now.</summary>
-    public async Task<bool> IsBusyAsync(AgentRecord agent, CancellationToken cancellationToken)
+    /// <summary>Whether a turn holds one of the agent's conversations right now.</summary>
+    public async Task<bool> IsBusyAsync(AgentRecord agent, CancellationToken cancellationToken) =>
+        await store.CountLeasesAsync(agent.UserId, time.GetUtcNow(), cancellationToken) > 0;
+
+    /// <summary>Makes the runtime's side of a new conversation (a Letta conversation); null when the runtime needs none.</summary>
+    public async Task<string?> CreateConversationAsync(Guid userId, string? model, CancellationToken cancellationToken)
     {
-        var (turnId, until) = await store.GetLeaseAsync(agent.Id, cancellationToken);
-        return turnId is not null && until > time.GetUtcNow();
+        var agent = await GetAsync(userId, cancellationToken);
+        return await RuntimeFor(agent).CreateConversationAsync(agent, model, cancellationToken);
+    }
+
+    /// <summary>Deletes the runtime's side of a conversation, if it has one.</summary>
+    public async Task DeleteConversationAsync(Guid userId, string? externalId, CancellationToken cancellationToken)
+    {
+        if (externalId is not null && await store.FindByUserAsync(userId, cancellationToken) is { } agent)
+        {
+            await RuntimeFor(agent).DeleteConversationAsync(agent, externalId, cancellationToken);
+        }
     }
 
     /// <summary>
-    /// Runs a turn of the user's agent once it is free: waits up to <paramref name="wait"/> for another turn to finish
-    /// (<see cref="AgentBusyException"/> after that), holds the lease while the turn runs, and lets go at the end.
-    /// Taking the lease reads the agent too, so a turn costs one read of the agents row.
+    /// Runs a turn of the user's agent in the input's conversation once that is free: waits up to <paramref name="wait"/>
+    /// for another turn there to finish (<see cref="AgentBusyException"/> after that), holds the conversation's lease
+    /// while the turn runs, and lets go at the end. Taking the lease reads the agent, its state in the conversation and
+    /// its blocks too, in one round trip.
     /// </summary>
     public async IAsyncEnumerable<AgentEvent> RunTurnAsync(TurnInput input, TimeSpan wait, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (lease, agent) = await LeaseAsync(input.UserId, input.TurnId, wait, cancellationToken);
+        var (lease, agent) = await LeaseAsync(input.UserId, input.ConversationId, input.TurnId, wait, cancellationToken);
         await using (lease)
         {
             await foreach (var @event in RuntimeFor(agent).RunTurnAsync(agent, input, cancellationToken))
@@ -116,32 +131,36 @@ public sealed class AgentService(
     public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, TimeSpan wait, CancellationToken cancellationToken) =>
         RunTurnAsync(input with { UserId = agent.UserId }, wait, cancellationToken);
 
-    /// <summary>Runs an operation that must not overlap a turn (a reset), under the agent's lease.</summary>
-    public async Task WithLeaseAsync(AgentRecord agent, TimeSpan wait, Func<Task> operation, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs an operation that must not overlap a turn of the default conversation (a reset), under its lease; the
+    /// operation gets the agent as read with the lease (its <see cref="AgentRecord.Conversation"/> is the default one).
+    /// </summary>
+    public async Task WithLeaseAsync(AgentRecord agent, TimeSpan wait, Func<AgentRecord, Task> operation, CancellationToken cancellationToken)
     {
-        var (lease, _) = await LeaseAsync(agent.UserId, Guid.NewGuid(), wait, cancellationToken);
+        var (lease, leased) = await LeaseAsync(agent.UserId, null, Guid.NewGuid(), wait, cancellationToken);
         await using (lease)
         {
-            await operation();
+            await operation(leased);
         }
     }
 
-    /// <summary>Lets go of an agent held by a turn that will not finish (its instance died).</summary>
-    public Task ReleaseAsync(Guid agentId, Guid turnId) => store.ReleaseLeaseAsync(agentId, turnId, time.GetUtcNow());
+    /// <summary>Lets go of a conversation held by a turn that will not finish (its instance died).</summary>
+    public Task ReleaseAsync(Guid conversationId, Guid turnId) => store.ReleaseLeaseAsync(conversationId, turnId, time.GetUtcNow());
 
-    private async Task<(Lease Lease, AgentRecord Agent)> LeaseAsync(Guid userId, Guid holder, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task<(Lease Lease, AgentRecord Agent)> LeaseAsync(Guid userId, Guid? conversationId, Guid holder, TimeSpan wait, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + wait;
         for (var attempt = 0; ; attempt++)
         {
             var now = time.GetUtcNow();
-            if (await store.TryLeaseAsync(userId, holder, now, now + agentOptions.Value.LeaseDuration, cancellationToken) is { } agent)
+            if (await store.TryLeaseAsync(userId, conversationId, holder, now, now + agentOptions.Value.LeaseDuration, cancellationToken) is { } agent)
             {
-                return (new Lease(store, agent.Id, holder, agentOptions.Value.LeaseDuration, time), agent);
+                return (new Lease(store, agent.Conversation!.Id, holder, agentOptions.Value.LeaseDuration, time), agent);
             }
 
-            // Not taken: another turn holds the agent, or there is no agent to hold.
-            if (attempt == 0 && await store.FindByUserAsync(userId, cancellationToken) is null)
+            // Not taken: another turn holds the conversation, or there is no agent or conversation to hold.
+            if (attempt == 0 && (await store.FindByUserAsync(userId, cancellationToken) is null
+                || await store.GetConversationAsync(userId, conversationId, cancellationToken) is null))
             {
                 throw new AgentNotFoundException();
             }
@@ -155,20 +174,20 @@ public sealed class AgentService(
         }
     }
 
-    /// <summary>Holds the agent: renews the lease in the background until disposed, then releases it.</summary>
+    /// <summary>Holds a conversation: renews the lease in the background until disposed, then releases it.</summary>
     private sealed class Lease : IAsyncDisposable
     {
         private readonly AgentStore _store;
-        private readonly Guid _agentId;
+        private readonly Guid _conversationId;
         private readonly Guid _holder;
         private readonly TimeProvider _time;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _renewal;
 
-        public Lease(AgentStore store, Guid agentId, Guid holder, TimeSpan duration, TimeProvider time)
+        public Lease(AgentStore store, Guid conversationId, Guid holder, TimeSpan duration, TimeProvider time)
         {
             _store = store;
-            _agentId = agentId;
+            _conversationId = conversationId;
             _holder = holder;
             _time = time;
             _renewal = RenewAsync(duration);
@@ -178,7 +197,7 @@ public sealed class AgentService(
         {
             await _stop.CancelAsync();
             await _renewal;
-            await _store.ReleaseLeaseAsync(_agentId, _holder, _time.GetUtcNow());
+            await _store.ReleaseLeaseAsync(_conversationId, _holder, _time.GetUtcNow());
             _stop.Dispose();
         }
 
@@ -189,7 +208,7 @@ public sealed class AgentService(
                 while (!_stop.IsCancellationRequested)
                 {
                     await Task.Delay(duration / 3, _time, _stop.Token);
-                    await _store.RenewLeaseAsync(_agentId, _holder, _time.GetUtcNow() + duration, _stop.Token);
+                    await _store.RenewLeaseAsync(_conversationId, _holder, _time.GetUtcNow() + duration, _stop.Token);
                 }
             }
             catch (OperationCanceledException)

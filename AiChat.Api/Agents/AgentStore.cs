@@ -3,10 +3,17 @@ using Dapper;
 
 namespace AiChat.Api.Agents;
 
-/// <summary>The built-in agent's conversation state: the running summary and where the remembered conversation starts.</summary>
-public sealed record ConversationState(string? Summary, long SummaryThroughSeq, long ConversationResetSeq);
+/// <summary>
+/// A conversation as the agent sees it: which one, its model (null: the catalogue's default), the runtime's own id for it
+/// (a Letta conversation; null for the default one and on the built-in runtime), the running summary and where the
+/// remembered part of its transcript starts.
+/// </summary>
+public sealed record ConversationState(Guid Id, bool IsDefault, string? Model, string? ExternalId, string? Summary, long SummaryThroughSeq, long ResetSeq);
 
-/// <summary>The agents row (one per user) and its lease, on SQLite or Postgres; the memory lives in <see cref="MemoryStore"/>.</summary>
+/// <summary>
+/// The agents row (one per user), and the agent's state in each conversation — its lease (one turn at a time per
+/// conversation) and running summary — on SQLite or Postgres; the memory lives in <see cref="MemoryStore"/>.
+/// </summary>
 public sealed class AgentStore(AiChatDb db)
 {
     private const string AgentColumns =
@@ -43,108 +50,115 @@ public sealed class AgentStore(AiChatDb db)
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM agents WHERE user_id = @userId", new { userId }, cancellationToken: cancellationToken));
     }
 
-    public async Task<ConversationState> GetConversationAsync(Guid agentId, CancellationToken cancellationToken)
+    /// <summary>The agent's state in a conversation (null: the user's default one); null when there is no such conversation.</summary>
+    public async Task<ConversationState?> GetConversationAsync(Guid userId, Guid? conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.QuerySingleAsync<ConversationState>(new CommandDefinition(
-            "SELECT summary, summary_through_seq AS SummaryThroughSeq, conversation_reset_seq AS ConversationResetSeq FROM agents WHERE id = @agentId",
-            new { agentId }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<ConversationRow>(new CommandDefinition(
+            $"SELECT {ConversationColumns} FROM conversations WHERE user_id = @userId AND {Which(conversationId)}",
+            new { userId, conversationId }, cancellationToken: cancellationToken));
+        return row?.ToState();
     }
 
-    public async Task SaveSummaryAsync(Guid agentId, string summary, long throughSeq, CancellationToken cancellationToken)
+    public async Task SaveSummaryAsync(Guid conversationId, string summary, long throughSeq, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE agents SET summary = @summary, summary_through_seq = @throughSeq WHERE id = @agentId AND summary_through_seq <= @throughSeq",
-            new { agentId, summary, throughSeq }, cancellationToken: cancellationToken));
+            "UPDATE conversations SET summary = @summary, summary_through_seq = @throughSeq WHERE id = @conversationId AND summary_through_seq <= @throughSeq",
+            new { conversationId, summary, throughSeq }, cancellationToken: cancellationToken));
     }
 
     /// <summary>The agent forgets the conversation so far: its summary, and every message up to <paramref name="lastSeq"/>.</summary>
-    public async Task ForgetConversationAsync(Guid agentId, long lastSeq, CancellationToken cancellationToken)
+    public async Task ForgetConversationAsync(Guid conversationId, long lastSeq, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE agents SET summary = NULL, summary_through_seq = @lastSeq, conversation_reset_seq = @lastSeq WHERE id = @agentId",
-            new { agentId, lastSeq }, cancellationToken: cancellationToken));
+            "UPDATE conversations SET summary = NULL, summary_through_seq = @lastSeq, reset_seq = @lastSeq WHERE id = @conversationId",
+            new { conversationId, lastSeq }, cancellationToken: cancellationToken));
     }
 
     /// <summary>
-    /// Takes the user's agent for one turn if no other turn holds it (or the holder's lease ran out, e.g. after a crash),
-    /// and reads back what the turn starts from — the agent, its conversation state and its core blocks — in one round
-    /// trip. The conditional UPDATE makes it hold across API instances sharing the database. Null when another turn holds
-    /// the agent, or the user has no agent.
+    /// Takes a conversation of the user (null: the default one) for one turn if no other turn holds it (or the holder's
+    /// lease ran out, e.g. after a crash), and reads back what the turn starts from — the agent, its state in that
+    /// conversation and its core blocks — in one round trip. The conditional UPDATE makes it hold across API instances
+    /// sharing the database. Null when another turn holds the conversation, or there is no such conversation or agent.
     /// </summary>
-    public async Task<AgentRecord?> TryLeaseAsync(Guid userId, Guid turnId, DateTimeOffset now, DateTimeOffset until, CancellationToken cancellationToken)
+    public async Task<AgentRecord?> TryLeaseAsync(Guid userId, Guid? conversationId, Guid turnId, DateTimeOffset now, DateTimeOffset until, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var blocks = string.Format(System.Globalization.CultureInfo.InvariantCulture, MemoryStore.BlocksQuery,
-            "(SELECT id FROM agents WHERE user_id = @userId AND lease_turn_id = @turnId)");
+        var blocks = string.Format(System.Globalization.CultureInfo.InvariantCulture, MemoryStore.BlocksQuery, "(SELECT id FROM agents WHERE user_id = @userId)");
         using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             $"""
-            UPDATE agents SET lease_turn_id = @turnId, lease_until = @until
-            WHERE user_id = @userId AND (lease_turn_id IS NULL OR lease_turn_id = @turnId OR lease_until < @now)
-            RETURNING {AgentColumns}, summary, summary_through_seq AS SummaryThroughSeq, conversation_reset_seq AS ConversationResetSeq;
+            UPDATE conversations SET lease_turn_id = @turnId, lease_until = @until
+            WHERE user_id = @userId AND {Which(conversationId)} AND (lease_turn_id IS NULL OR lease_turn_id = @turnId OR lease_until < @now)
+            RETURNING {ConversationColumns};
+            SELECT {AgentColumns} FROM agents WHERE user_id = @userId;
             {blocks};
             """,
-            new { userId, turnId, now, until }, cancellationToken: cancellationToken));
-        var row = await results.ReadSingleOrDefaultAsync<LeasedRow>();
+            new { userId, conversationId, turnId, now, until }, cancellationToken: cancellationToken));
+        var conversation = await results.ReadSingleOrDefaultAsync<ConversationRow>();
+        var agent = await results.ReadSingleOrDefaultAsync<AgentRecord>();
         var memory = MemoryStore.ToBlocks(await results.ReadAsync<MemoryStore.BlockRow>());
-        return row is null ? null : new AgentRecord(row.Id, row.UserId, row.Runtime, row.ExternalId, row.Status, row.Model, row.CreatedAt, row.LastActiveAt)
+        if (conversation is not null && agent is null)
         {
-            Conversation = new ConversationState(row.Summary, row.SummaryThroughSeq, row.ConversationResetSeq),
-            Blocks = memory,
-        };
+            await ReleaseLeaseAsync(conversation.Id, turnId, now); // a conversation without an agent: nothing to run
+        }
+
+        return conversation is null || agent is null ? null : agent with { Conversation = conversation.ToState(), Blocks = memory };
     }
 
-    public async Task<bool> RenewLeaseAsync(Guid agentId, Guid turnId, DateTimeOffset until, CancellationToken cancellationToken)
+    public async Task<bool> RenewLeaseAsync(Guid conversationId, Guid turnId, DateTimeOffset until, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE agents SET lease_until = @until WHERE id = @agentId AND lease_turn_id = @turnId",
-            new { agentId, turnId, until }, cancellationToken: cancellationToken)) == 1;
+            "UPDATE conversations SET lease_until = @until WHERE id = @conversationId AND lease_turn_id = @turnId",
+            new { conversationId, turnId, until }, cancellationToken: cancellationToken)) == 1;
     }
 
-    public async Task ReleaseLeaseAsync(Guid agentId, Guid turnId, DateTimeOffset now)
+    /// <summary>Lets go of the conversation, and marks the agent active now.</summary>
+    public async Task ReleaseLeaseAsync(Guid conversationId, Guid turnId, DateTimeOffset now)
     {
         await using var connection = await db.OpenAsync();
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE agents SET lease_turn_id = NULL, lease_until = NULL, last_active_at = @now WHERE id = @agentId AND lease_turn_id = @turnId",
-            new { agentId, turnId, now }));
+            """
+            UPDATE conversations SET lease_turn_id = NULL, lease_until = NULL WHERE id = @conversationId AND lease_turn_id = @turnId;
+            UPDATE agents SET last_active_at = @now WHERE user_id = (SELECT user_id FROM conversations WHERE id = @conversationId);
+            """,
+            new { conversationId, turnId, now }));
     }
 
-    public async Task<(Guid? TurnId, DateTimeOffset? Until)> GetLeaseAsync(Guid agentId, CancellationToken cancellationToken)
+    /// <summary>How many of the user's conversations a turn holds right now.</summary>
+    public async Task<int> CountLeasesAsync(Guid userId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var row = await connection.QuerySingleAsync<LeaseRow>(new CommandDefinition(
-            "SELECT lease_turn_id AS TurnId, lease_until AS Until FROM agents WHERE id = @agentId", new { agentId }, cancellationToken: cancellationToken));
-        return (row.TurnId, row.Until);
+        return (int)await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM conversations WHERE user_id = @userId AND lease_turn_id IS NOT NULL AND lease_until > @now",
+            new { userId, now }, cancellationToken: cancellationToken));
     }
 
-    private sealed record LeaseRow(Guid? TurnId, DateTimeOffset? Until);
+    private const string ConversationColumns =
+        "id, is_default AS IsDefault, model, external_id AS ExternalId, summary, summary_through_seq AS SummaryThroughSeq, reset_seq AS ResetSeq";
+
+    // The default conversation when none is named; is_default alone is a condition on both stores (integer or boolean).
+    private static string Which(Guid? conversationId) => conversationId is null ? "is_default" : "id = @conversationId";
 
     // Settable properties: Dapper converts SQLite's 64-bit integers only when it sets properties, not constructor arguments.
-    private sealed class LeasedRow
+    private sealed class ConversationRow
     {
         public Guid Id { get; set; }
 
-        public Guid UserId { get; set; }
-
-        public string Runtime { get; set; } = "";
-
-        public string? ExternalId { get; set; }
-
-        public string Status { get; set; } = "";
+        public bool IsDefault { get; set; }
 
         public string? Model { get; set; }
 
-        public DateTimeOffset CreatedAt { get; set; }
-
-        public DateTimeOffset? LastActiveAt { get; set; }
+        public string? ExternalId { get; set; }
 
         public string? Summary { get; set; }
 
         public long SummaryThroughSeq { get; set; }
 
-        public long ConversationResetSeq { get; set; }
+        public long ResetSeq { get; set; }
+
+        public ConversationState ToState() => new(Id, IsDefault, Model, ExternalId, Summary, SummaryThroughSeq, ResetSeq);
     }
 }

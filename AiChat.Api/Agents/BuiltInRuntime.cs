@@ -51,9 +51,10 @@ public sealed partial class BuiltInRuntime(
 
     public async Task ResetAsync(AgentRecord agent, ResetScope scope, AgentDefaults defaults, CancellationToken cancellationToken)
     {
-        if (scope is ResetScope.Conversation or ResetScope.All)
+        if (scope is ResetScope.Conversation or ResetScope.All
+            && (agent.Conversation ?? await agents.GetConversationAsync(agent.UserId, null, cancellationToken)) is { } conversation)
         {
-            await agents.ForgetConversationAsync(agent.Id, await transcript.LastSeqAsync(agent.UserId, cancellationToken), cancellationToken);
+            await agents.ForgetConversationAsync(conversation.Id, await transcript.LastSeqAsync(conversation.Id, cancellationToken), cancellationToken);
         }
 
         if (scope is ResetScope.Memory or ResetScope.All)
@@ -65,12 +66,25 @@ public sealed partial class BuiltInRuntime(
 
     public async Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken)
     {
-        var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.Id, cancellationToken);
+        var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.UserId, null, cancellationToken);
+        var model = ModelOf(conversation);
+        if (conversation is null)
+        {
+            return new AgentContextInfo(0, model.ContextWindow, 0);
+        }
+
         var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
-        var context = await AssembleAsync(agent, Guid.Empty, "", blocks, conversation, cancellationToken);
-        var count = await transcript.CountAsync(agent.UserId, conversation.ConversationResetSeq, cancellationToken);
-        return new AgentContextInfo(context.PromptTokens, models.Default.ContextWindow, count);
+        var context = await AssembleAsync(model, Guid.Empty, null, "", blocks, conversation, cancellationToken);
+        var count = await transcript.CountAsync(conversation.Id, conversation.ResetSeq, cancellationToken);
+        return new AgentContextInfo(context.PromptTokens, model.ContextWindow, count);
     }
+
+    public Task<string?> CreateConversationAsync(AgentRecord agent, string? model, CancellationToken cancellationToken) =>
+        Task.FromResult<string?>(null); // the conversations row is the whole conversation
+
+    public Task DeleteConversationAsync(AgentRecord agent, string externalId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public bool CanRegenerate => true;
 
     public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, CancellationToken cancellationToken)
     {
@@ -84,22 +98,24 @@ public sealed partial class BuiltInRuntime(
     {
         try
         {
-            var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.Id, cancellationToken);
+            var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.UserId, input.ConversationId, cancellationToken)
+                ?? throw new AgentNotFoundException();
+            var model = ModelOf(conversation);
             var blocks = agent.Blocks ?? await store.GetBlocksAsync(agent.Id, cancellationToken);
-            var context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
+            var context = await AssembleAsync(model, input.TurnId, input.UserMessageId, input.Content, blocks, conversation, cancellationToken);
             if (context.HistoryTruncated && context.OldestIncludedSeq > conversation.SummaryThroughSeq + 1)
             {
-                var usage = await SummarizeAsync(agent, input.TurnId, conversation, context.OldestIncludedSeq, cancellationToken);
+                var usage = await SummarizeAsync(agent, model, input, conversation, context.OldestIncludedSeq, cancellationToken);
                 if (usage is not null)
                 {
                     await events.WriteAsync(usage, cancellationToken);
                 }
 
-                conversation = await agents.GetConversationAsync(agent.Id, cancellationToken);
-                context = await AssembleAsync(agent, input.TurnId, input.Content, blocks, conversation, cancellationToken);
+                conversation = await agents.GetConversationAsync(agent.UserId, conversation.Id, cancellationToken) ?? conversation;
+                context = await AssembleAsync(model, input.TurnId, input.UserMessageId, input.Content, blocks, conversation, cancellationToken);
             }
 
-            var tools = new MemoryTools(store, transcript, agent, input.TurnId, time);
+            var tools = new MemoryTools(store, transcript, agent, input.TurnId, conversation.Id, time);
             var functions = tools.All();
             var messages = context.Messages;
             var prompt = messages.Count;
@@ -109,8 +125,8 @@ public sealed partial class BuiltInRuntime(
                 var lastStep = step == maxSteps;
                 var options = new LlmCaller(agent.UserId, input.TurnId).On(new ChatOptions
                 {
-                    ModelId = models.Default.Id,
-                    MaxOutputTokens = models.Default.MaxOutputTokens,
+                    ModelId = model.Id,
+                    MaxOutputTokens = model.MaxOutputTokens,
                     Tools = lastStep ? null : [.. functions],
                 });
 
@@ -135,7 +151,7 @@ public sealed partial class BuiltInRuntime(
                                 calls.Add(call);
                                 break;
                             case UsageContent usage:
-                                await events.WriteAsync(UsageOf(update.ModelId, usage.Details, update.Contents), cancellationToken);
+                                await events.WriteAsync(UsageOf(model, update.ModelId, usage.Details, update.Contents), cancellationToken);
                                 break;
                         }
                     }
@@ -188,29 +204,33 @@ public sealed partial class BuiltInRuntime(
         }
     }
 
-    private Task<AssembledContext> AssembleAsync(AgentRecord agent, Guid turnId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken) =>
+    /// <summary>The conversation's model from the catalogue; the default when it names none (or one no longer listed).</summary>
+    private CatalogModel ModelOf(ConversationState? conversation) =>
+        conversation?.Model is { } id && models.Find(id) is { } entry ? entry : models.Default;
+
+    private Task<AssembledContext> AssembleAsync(CatalogModel model, Guid turnId, Guid? answeredMessageId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken) =>
         assembler.AssembleAsync(
             blocks,
             conversation.Summary,
             userMessage,
-            models.Default.ContextWindow,
-            models.Default.MaxOutputTokens,
-            (before, limit) => transcript.RecentAsync(agent.UserId, turnId, conversation.ConversationResetSeq, before, limit, cancellationToken));
+            model.ContextWindow,
+            model.MaxOutputTokens,
+            (before, limit) => transcript.RecentAsync(conversation.Id, turnId, answeredMessageId, conversation.ResetSeq, before, limit, cancellationToken));
 
     /// <summary>
     /// Folds the messages that no longer fit the window (newest of them first, as many as one summarisation prompt holds)
     /// into the running summary. Anything older than that stays searchable with conversation_search.
     /// </summary>
-    private async Task<AgentEvent.Usage?> SummarizeAsync(AgentRecord agent, Guid turnId, ConversationState conversation, long oldestIncludedSeq, CancellationToken cancellationToken)
+    private async Task<AgentEvent.Usage?> SummarizeAsync(AgentRecord agent, CatalogModel model, TurnInput input, ConversationState conversation, long oldestIncludedSeq, CancellationToken cancellationToken)
     {
-        var budget = models.Default.ContextWindow / 2;
+        var budget = model.ContextWindow / 2;
         var fold = new List<TranscriptMessage>();
         var used = tokens.Count(conversation.Summary);
         var before = oldestIncludedSeq;
         var full = false;
         while (!full)
         {
-            var page = await transcript.RecentAsync(agent.UserId, turnId, Math.Max(conversation.SummaryThroughSeq, conversation.ConversationResetSeq), before, ContextAssembler.PageSize, cancellationToken);
+            var page = await transcript.RecentAsync(conversation.Id, input.TurnId, input.UserMessageId, Math.Max(conversation.SummaryThroughSeq, conversation.ResetSeq), before, ContextAssembler.PageSize, cancellationToken);
             foreach (var message in page)
             {
                 var cost = tokens.Count(message.Content) + TokenCounter.PerMessageOverhead;
@@ -250,11 +270,11 @@ public sealed partial class BuiltInRuntime(
         prompt.AddRange(fold.Select(m => new ChatMessage(m.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, m.Content)));
         var response = await chat.GetResponseAsync(
             prompt,
-            new LlmCaller(agent.UserId, turnId).On(new ChatOptions { ModelId = models.Default.Id, MaxOutputTokens = models.Default.MaxOutputTokens }),
+            new LlmCaller(agent.UserId, input.TurnId).On(new ChatOptions { ModelId = model.Id, MaxOutputTokens = model.MaxOutputTokens }),
             cancellationToken);
         var summary = response.Text.Length > agentOptions.Value.MaxSummaryChars ? response.Text[..agentOptions.Value.MaxSummaryChars] : response.Text;
-        await agents.SaveSummaryAsync(agent.Id, summary, oldestIncludedSeq - 1, cancellationToken);
-        return response.Usage is { } usage ? UsageOf(response.ModelId, usage, response.Messages.SelectMany(m => m.Contents)) : null;
+        await agents.SaveSummaryAsync(conversation.Id, summary, oldestIncludedSeq - 1, cancellationToken);
+        return response.Usage is { } usage ? UsageOf(model, response.ModelId, usage, response.Messages.SelectMany(m => m.Contents)) : null;
     }
 
     private static async Task<string> InvokeAsync(IReadOnlyList<AIFunction> functions, FunctionCallContent call, CancellationToken cancellationToken)
@@ -282,11 +302,11 @@ public sealed partial class BuiltInRuntime(
     }
 
     /// <summary>A call's usage, with what the metering pipeline charged for it (it adds the charge beside the usage).</summary>
-    private AgentEvent.Usage UsageOf(string? model, UsageDetails usage, IEnumerable<AIContent> contents)
+    private static AgentEvent.Usage UsageOf(CatalogModel asked, string? model, UsageDetails usage, IEnumerable<AIContent> contents)
     {
         var charge = contents.OfType<LlmCharge>().FirstOrDefault();
         return new AgentEvent.Usage(
-            charge?.Model ?? model ?? models.Default.Id,
+            charge?.Model ?? model ?? asked.Id,
             (int)(usage.InputTokenCount ?? 0),
             (int)(usage.OutputTokenCount ?? 0),
             charge?.CostNanos,

@@ -147,17 +147,17 @@ public sealed class MemoryStore(AiChatDb db)
     }
 
     public Task<ArchivalPassage> InsertPassageAsync(Guid agentId, string content, DateTimeOffset now, CancellationToken cancellationToken) =>
-        InsertPassageAsync(agentId, content, null, now, cancellationToken);
+        InsertPassageAsync(agentId, content, null, null, now, cancellationToken);
 
-    /// <summary>Saves a passage; <paramref name="turnId"/> says which turn's tool saved it (null through the API).</summary>
-    public async Task<ArchivalPassage> InsertPassageAsync(Guid agentId, string content, Guid? turnId, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>Saves a passage; <paramref name="turnId"/> and <paramref name="conversationId"/> say which turn's tool saved it (null through the API).</summary>
+    public async Task<ArchivalPassage> InsertPassageAsync(Guid agentId, string content, Guid? turnId, Guid? conversationId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid();
         await using var connection = await db.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO archival_passages (id, agent_id, content, created_at, turn_id) VALUES (@id, @agentId, @content, @now, @turnId)",
-            new { id, agentId, content, now, turnId }, cancellationToken: cancellationToken));
-        return new ArchivalPassage(id.ToString(), content, [], now) { TurnId = turnId };
+            "INSERT INTO archival_passages (id, agent_id, content, created_at, turn_id, conversation_id) VALUES (@id, @agentId, @content, @now, @turnId, @conversationId)",
+            new { id, agentId, content, now, turnId, conversationId }, cancellationToken: cancellationToken));
+        return new ArchivalPassage(id.ToString(), content, [], now) { TurnId = turnId, ConversationId = conversationId };
     }
 
     /// <summary>Newest first; with a query, ranked full-text matches (FTS5 bm25 on SQLite, ts_rank on Postgres).</summary>

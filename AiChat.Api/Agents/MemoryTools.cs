@@ -11,7 +11,7 @@ namespace AiChat.Api.Agents;
 /// Block edits are atomic against the block's current value and recorded in the change log with the turn's id.
 /// A tool that cannot do what was asked answers with a text starting "Error" for the model to read; it never throws.
 /// </summary>
-public sealed class MemoryTools(MemoryStore store, ITranscript transcript, AgentRecord agent, Guid turnId, TimeProvider time)
+public sealed class MemoryTools(MemoryStore store, ITranscript transcript, AgentRecord agent, Guid turnId, Guid? conversationId, TimeProvider time)
 {
     public const string Append = MemoryToolNames.Append;
     public const string Replace = MemoryToolNames.Replace;
@@ -25,11 +25,11 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
         AIFunctionFactory.Create(ReplaceAsync, Replace, "Replace text in a core memory block; old_content must occur in the block exactly."),
         AIFunctionFactory.Create(InsertAsync, ArchivalInsert, "Save a passage to long-term archival memory."),
         AIFunctionFactory.Create(SearchArchivalAsync, ArchivalSearch, "Search long-term archival memory by keywords."),
-        AIFunctionFactory.Create(SearchConversationAsync, ConversationSearch, "Search the whole past conversation by keywords."),
+        AIFunctionFactory.Create(SearchConversationAsync, ConversationSearch, "Search all of your past conversations with the user by keywords; each hit says which conversation it is from."),
     ];
 
     private Task<string> AppendAsync([Description("The block's label")] string label, [Description("The text to append")] string content, CancellationToken cancellationToken) =>
-        SaveAsync(label, () => store.AppendAsync(agent.Id, label, content, MemoryChangeSource.Tool(turnId), time.GetUtcNow(), cancellationToken));
+        SaveAsync(label, () => store.AppendAsync(agent.Id, label, content, MemoryChangeSource.Tool(turnId, conversationId), time.GetUtcNow(), cancellationToken));
 
     private Task<string> ReplaceAsync(string label, [Description("Exact text to replace")] string old_content, [Description("The new text")] string new_content, CancellationToken cancellationToken) =>
         SaveAsync(label, () => store.EditBlockAsync(
@@ -38,7 +38,7 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
             value => string.IsNullOrEmpty(old_content) || !value.Contains(old_content, StringComparison.Ordinal)
                 ? BlockEdit.Refuse($"Error: the '{label}' block does not contain that text.")
                 : BlockEdit.To(value.Replace(old_content, new_content, StringComparison.Ordinal)),
-            MemoryChangeSource.Tool(turnId),
+            MemoryChangeSource.Tool(turnId, conversationId),
             time.GetUtcNow(),
             cancellationToken));
 
@@ -49,7 +49,7 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
             return "Error: the passage is empty.";
         }
 
-        var passage = await store.InsertPassageAsync(agent.Id, content.Trim(), turnId, time.GetUtcNow(), cancellationToken);
+        var passage = await store.InsertPassageAsync(agent.Id, content.Trim(), turnId, conversationId, time.GetUtcNow(), cancellationToken);
         return $"Saved passage {passage.Id}.";
     }
 
@@ -62,7 +62,9 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
     private async Task<string> SearchConversationAsync(string query, CancellationToken cancellationToken)
     {
         var found = await transcript.SearchAsync(agent.UserId, query, 5, cancellationToken);
-        return found.Count == 0 ? "No message matches." : JsonSerializer.Serialize(found.Select(m => $"{m.Role} ({m.CreatedAt:yyyy-MM-dd}): {m.Content}"));
+        return found.Count == 0
+            ? "No message matches."
+            : JsonSerializer.Serialize(found.Select(m => $"[conversation {(m.ConversationId == conversationId ? "this one" : $"\"{m.ConversationTitle ?? "untitled"}\" {m.ConversationId}")}] {m.Role} ({m.CreatedAt:yyyy-MM-dd}): {m.Content}"));
     }
 
     private static async Task<string> SaveAsync(string label, Func<Task<BlockEdit>> edit)

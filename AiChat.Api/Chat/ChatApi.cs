@@ -27,7 +27,14 @@ public static class ChatApi
     /// answer comes back as JSON (<c>Accept: application/json</c>) or as the event stream (<c>Accept: text/event-stream</c>).
     /// A message while the agent answers another gets 409 <c>agent_busy</c>. The same <c>Idempotency-Key</c> attaches to the same turn.
     /// </summary>
-    public static async Task<IResult> SendMessageAsync(SendMessageRequest request, HttpContext context, [AsParameters] ChatServices services, CancellationToken cancellationToken)
+    public static Task<IResult> SendMessageAsync(SendMessageRequest request, HttpContext context, [AsParameters] ChatServices services, CancellationToken cancellationToken) =>
+        SendAsync(null, request, context, services, cancellationToken);
+
+    /// <summary>
+    /// A message to a conversation (null: the default one, and a busy conversation is <c>agent_busy</c> as it always
+    /// was; else <c>conversation_busy</c>): checked, started as a turn, answered as JSON or as the event stream.
+    /// </summary>
+    internal static async Task<IResult> SendAsync(Guid? conversationId, SendMessageRequest request, HttpContext context, ChatServices services, CancellationToken cancellationToken)
     {
         var options = services.Options.Value;
         if (string.IsNullOrWhiteSpace(request.Content))
@@ -48,15 +55,30 @@ public static class ChatApi
             return new FieldErrors().Add("Idempotency-Key", "The key has at most 200 printable characters.").ToProblem();
         }
 
-        var start = await services.Turns.StartAsync(context.User.UserId(), request.Content, key.Length > 0 ? key : null, cancellationToken);
+        var start = await services.Turns.StartAsync(context.User.UserId(), conversationId, request.Content, key.Length > 0 ? key : null, cancellationToken);
+        return await AnswerStartAsync(start, conversationId is null, context, services);
+    }
+
+    /// <summary>The answer to asking for a turn, whichever way it came out (the same for a message and a regenerate).</summary>
+    internal static async Task<IResult> AnswerStartAsync(TurnStart start, bool singleChat, HttpContext context, ChatServices services)
+    {
         switch (start)
         {
             case TurnStart.Started { Turn: var turn }:
                 return await AnswerAsync(turn, context, services);
             case TurnStart.Existing { Turn: var turn }:
                 return await AnswerAsync(turn, context, services);
-            case TurnStart.Busy:
+            case TurnStart.Busy when singleChat:
                 return Problems.Of(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "The agent is answering another message. Send this one when that turn has ended.");
+            case TurnStart.Busy:
+                return Problems.Of(StatusCodes.Status409Conflict, ChatProblems.ConversationBusy, "This conversation is answering another message. Send this one when that turn has ended.");
+            case TurnStart.TooManyTurns { Max: var max }:
+                context.Response.Headers.RetryAfter = "5";
+                return Problems.Of(StatusCodes.Status429TooManyRequests, ChatProblems.TooManyTurns,
+                    $"You have {max} answers running in other conversations; send this one when one of them has ended. Nothing was stored.",
+                    new Dictionary<string, object?> { ["max_concurrent_turns"] = max, ["retry_after_seconds"] = 5 });
+            case TurnStart.NotFound:
+                return Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such conversation.");
             case TurnStart.QueueFull:
                 context.Response.Headers.RetryAfter = "5";
                 return Problems.Of(StatusCodes.Status503ServiceUnavailable, ChatProblems.ServerBusy, "Too many turns are waiting; nothing was stored. Try again shortly.",
@@ -110,8 +132,13 @@ public static class ChatApi
         return TypedResults.Accepted($"/api/v1/chat/turns/{turnId}/events", new CancelResponse(turnId, "cancelling"));
     }
 
-    public static async Task<Results<Ok<HistoryPage>, ProblemHttpResult>> GetHistoryAsync(
-        HttpContext context, MessageStore messages, int? limit, string? before, CancellationToken cancellationToken)
+    public static Task<Results<Ok<HistoryPage>, ProblemHttpResult>> GetHistoryAsync(
+        HttpContext context, MessageStore messages, int? limit, string? before, CancellationToken cancellationToken) =>
+        HistoryPageAsync(context.User.UserId(), null, messages, limit, before, cancellationToken);
+
+    /// <summary>A page of a conversation's history (null: the default one), newest first, keyset by the cursor.</summary>
+    internal static async Task<Results<Ok<HistoryPage>, ProblemHttpResult>> HistoryPageAsync(
+        Guid userId, Guid? conversationId, MessageStore messages, int? limit, string? before, CancellationToken cancellationToken)
     {
         var size = limit ?? 50;
         if (size is < 1 or > 200)
@@ -126,7 +153,7 @@ public static class ChatApi
             return new FieldErrors().Add("before", "The cursor is not one this API returned.").ToProblem();
         }
 
-        var page = await messages.HistoryAsync(context.User.UserId(), beforeSeq, size + 1, cancellationToken);
+        var page = await messages.HistoryAsync(userId, conversationId, beforeSeq, size + 1, cancellationToken);
         var items = page.Take(size).Select(MessageDto.From).ToList();
         return TypedResults.Ok(new HistoryPage(items, page.Count > size ? Cursor.Encode($"m:{page[size - 1].Seq}") : null));
     }
@@ -135,14 +162,14 @@ public static class ChatApi
         HttpContext context, TurnStore store, AgentService agents, CancellationToken cancellationToken)
     {
         var userId = context.User.UserId();
-        if (!await store.DeleteHistoryAsync(userId, cancellationToken))
+        if (!await store.DeleteHistoryAsync(userId, null, cancellationToken))
         {
             return Problems.Of(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "A turn is running; delete the history when it has ended.");
         }
 
-        if (await agents.FindAsync(userId, cancellationToken) is { } agent)
+        if (await agents.FindAsync(userId, cancellationToken) is { Runtime: AgentRuntimes.Letta } agent)
         {
-            // The agent forgets the conversation too (its summary would otherwise keep what was deleted).
+            // Letta keeps its own copy of the default conversation: it forgets it too.
             await agents.RuntimeFor(agent).ResetAsync(agent, ResetScope.Conversation, agents.Defaults(), cancellationToken);
         }
 
@@ -150,7 +177,7 @@ public static class ChatApi
     }
 
     /// <summary>Answers for a stored turn: its event stream, or (JSON) its result once it has ended, read from the turn's row.</summary>
-    private static async Task<IResult> AnswerAsync(TurnRecord turn, HttpContext context, ChatServices services)
+    internal static async Task<IResult> AnswerAsync(TurnRecord turn, HttpContext context, ChatServices services)
     {
         if (WantsEventStream(context.Request))
         {

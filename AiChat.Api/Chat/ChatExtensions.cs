@@ -15,6 +15,7 @@ public static class ChatExtensions
         builder.Services.AddSingleton<MessageStore>();
         builder.Services.AddSingleton<ITranscript>(sp => sp.GetRequiredService<MessageStore>());
         builder.Services.AddSingleton<TurnStore>();
+        builder.Services.AddSingleton<ConversationStore>();
         builder.Services.AddSingleton<TurnHub>();
         builder.Services.AddSingleton<TurnFollower>();
         builder.Services.AddSingleton<TurnRunner>();

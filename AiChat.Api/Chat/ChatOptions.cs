@@ -13,6 +13,9 @@ public sealed class ChatOptions
     /// <summary>Turns that may wait for a worker; beyond it a new message gets 503 with Retry-After and nothing is stored.</summary>
     public int QueueCapacity { get; set; } = 64;
 
+    /// <summary>Turns one user may have running at once, in different conversations; beyond it 429 <c>too_many_turns</c>.</summary>
+    public int MaxConcurrentTurnsPerUser { get; set; } = 2;
+
     /// <summary>How often a running turn tells the store it is alive.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -31,7 +34,7 @@ public sealed class ChatOptions
     /// <summary>How long shutdown waits for running turns before closing them as failed.</summary>
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(20);
 
-    /// <summary>How long a new turn waits for the agent's previous turn to let go of it.</summary>
+    /// <summary>How long a new turn waits for its conversation's previous turn to let go of it.</summary>
     public TimeSpan AgentWait { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long deltas are gathered into one stored event (fewer writes, same text).</summary>

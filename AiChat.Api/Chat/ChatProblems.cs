@@ -12,4 +12,6 @@ public static class ChatProblems
     public const string ShuttingDown = "shutting_down";
     public const string TurnLost = "turn_lost";
     public const string AgentStreamEnded = "agent_stream_ended";
+    public const string ConversationBusy = "conversation_busy";
+    public const string TooManyTurns = "too_many_turns";
 }

@@ -28,8 +28,9 @@ public sealed record MessageRecord
 }
 
 /// <summary>
-/// The transcript, which Chat owns: the messages table on SQLite or Postgres, paged for the history, and read by the
-/// agents through <see cref="ITranscript"/> (recent messages for the context, counts, search).
+/// The transcripts, which Chat owns: the messages table on SQLite or Postgres, one transcript per conversation, paged for
+/// the history, and read by the agents through <see cref="ITranscript"/> (recent messages for the context, counts, search).
+/// An assistant message a regenerate replaced stays as an alternative, out of the history and the context.
 /// </summary>
 public sealed class MessageStore(AiChatDb db) : ITranscript
 {
@@ -39,38 +40,61 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
         cost_nanousd AS CostNanousd, created_at AS CreatedAt
         """;
 
-    /// <summary>The user's messages newest first, strictly older than <paramref name="beforeSeq"/> (keyset: stable as new ones arrive).</summary>
-    public async Task<IReadOnlyList<MessageRecord>> HistoryAsync(Guid userId, long beforeSeq, int limit, CancellationToken cancellationToken)
+    /// <summary>The user's default conversation, as a condition on a messages row.</summary>
+    internal const string InDefaultConversation = "conversation_id = (SELECT id FROM conversations WHERE user_id = @userId AND is_default)";
+
+    /// <summary>
+    /// A conversation's current messages newest first (null: the user's default conversation), strictly older than
+    /// <paramref name="beforeSeq"/> (keyset: stable as new ones arrive). Only the user's own conversation answers.
+    /// </summary>
+    public async Task<IReadOnlyList<MessageRecord>> HistoryAsync(Guid userId, Guid? conversationId, long beforeSeq, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
+        var which = conversationId is null ? InDefaultConversation : "conversation_id = @conversationId";
         var rows = await connection.QueryAsync<MessageRecord>(new CommandDefinition(
-            $"SELECT {Columns} FROM messages WHERE user_id = @userId AND seq < @beforeSeq ORDER BY seq DESC LIMIT @limit",
-            new { userId, beforeSeq, limit }, cancellationToken: cancellationToken));
+            $"SELECT {Columns} FROM messages WHERE {which} AND user_id = @userId AND replaced_by_id IS NULL AND seq < @beforeSeq ORDER BY seq DESC LIMIT @limit",
+            new { userId, conversationId, beforeSeq, limit }, cancellationToken: cancellationToken));
         return rows.AsList();
     }
 
-    public async Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid userId, Guid currentTurnId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken)
+    /// <summary>Every message of one of the user's conversations, oldest first, with the answer that replaced it (the export).</summary>
+    public async Task<IReadOnlyList<(MessageRecord Message, Guid? ReplacedById)>> ExportAsync(Guid userId, Guid conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            $"""
+            SELECT {Columns} FROM messages WHERE conversation_id = @conversationId AND user_id = @userId ORDER BY seq;
+            SELECT id, replaced_by_id AS ReplacedById FROM messages WHERE conversation_id = @conversationId AND user_id = @userId AND replaced_by_id IS NOT NULL;
+            """,
+            new { userId, conversationId }, cancellationToken: cancellationToken));
+        var messages = (await results.ReadAsync<MessageRecord>()).AsList();
+        var replaced = (await results.ReadAsync<(Guid Id, Guid ReplacedById)>()).ToDictionary(r => r.Id, r => r.ReplacedById);
+        return messages.Select(m => (m, replaced.TryGetValue(m.Id, out var by) ? by : (Guid?)null)).ToList();
+    }
+
+    public async Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid conversationId, Guid currentTurnId, Guid? answeredMessageId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         var rows = await connection.QueryAsync<TranscriptMessage>(new CommandDefinition(
             """
             SELECT seq, id, role, content, created_at AS CreatedAt FROM messages
-            WHERE user_id = @userId AND seq > @afterSeq AND seq < @beforeSeq AND role IN ('user', 'assistant') AND content <> ''
-              AND (turn_id IS NULL OR turn_id <> @currentTurnId)
+            WHERE conversation_id = @conversationId AND seq > @afterSeq AND seq < @beforeSeq AND role IN ('user', 'assistant') AND content <> ''
+              AND replaced_by_id IS NULL AND (turn_id IS NULL OR turn_id <> @currentTurnId) AND id <> @answered
             ORDER BY seq DESC LIMIT @limit
             """,
-            new { userId, currentTurnId, afterSeq, beforeSeq, limit }, cancellationToken: cancellationToken));
+            new { conversationId, currentTurnId, answered = answeredMessageId ?? Guid.Empty, afterSeq, beforeSeq, limit }, cancellationToken: cancellationToken));
         return rows.AsList();
     }
 
-    public async Task<int> CountAsync(Guid userId, long afterSeq, CancellationToken cancellationToken)
+    public async Task<int> CountAsync(Guid conversationId, long afterSeq, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return (int)await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM messages WHERE user_id = @userId AND seq > @afterSeq", new { userId, afterSeq }, cancellationToken: cancellationToken));
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = @conversationId AND seq > @afterSeq AND replaced_by_id IS NULL",
+            new { conversationId, afterSeq }, cancellationToken: cancellationToken));
     }
 
-    public async Task<IReadOnlyList<TranscriptMessage>> SearchAsync(Guid userId, string query, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<TranscriptHit>> SearchAsync(Guid userId, string query, int limit, CancellationToken cancellationToken)
     {
         var terms = FullText.Terms(query);
         if (terms.Count == 0)
@@ -81,25 +105,26 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
         await using var connection = await db.OpenAsync(cancellationToken);
         var sql = db.Provider == StoreProvider.Postgres
             ? """
-              SELECT seq, id, role, content, created_at AS CreatedAt FROM messages
-              WHERE user_id = @userId AND search @@ to_tsquery('english', @tsquery)
-              ORDER BY ts_rank(search, to_tsquery('english', @tsquery)) DESC, seq DESC LIMIT @limit
+              SELECT m.conversation_id AS ConversationId, c.title AS ConversationTitle, m.id, m.role, m.content, m.created_at AS CreatedAt
+              FROM messages m JOIN conversations c ON c.id = m.conversation_id
+              WHERE m.user_id = @userId AND m.search @@ to_tsquery('english', @tsquery)
+              ORDER BY ts_rank(m.search, to_tsquery('english', @tsquery)) DESC, m.seq DESC LIMIT @limit
               """
             : """
-              SELECT m.seq, m.id, m.role, m.content, m.created_at AS CreatedAt FROM messages_fts f
-              JOIN messages m ON m.seq = f.rowid
+              SELECT m.conversation_id AS ConversationId, c.title AS ConversationTitle, m.id, m.role, m.content, m.created_at AS CreatedAt
+              FROM messages_fts f JOIN messages m ON m.seq = f.rowid JOIN conversations c ON c.id = m.conversation_id
               WHERE messages_fts MATCH @match AND m.user_id = @userId
               ORDER BY f.rank, m.seq DESC LIMIT @limit
               """;
         var (tsquery, match) = FullText.Query(terms);
-        var rows = await connection.QueryAsync<TranscriptMessage>(new CommandDefinition(sql, new { userId, limit, tsquery, match }, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<TranscriptHit>(new CommandDefinition(sql, new { userId, limit, tsquery, match }, cancellationToken: cancellationToken));
         return rows.AsList();
     }
 
-    public async Task<long> LastSeqAsync(Guid userId, CancellationToken cancellationToken)
+    public async Task<long> LastSeqAsync(Guid conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
-            "SELECT MAX(seq) FROM messages WHERE user_id = @userId", new { userId }, cancellationToken: cancellationToken)) ?? 0;
+            "SELECT MAX(seq) FROM messages WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken)) ?? 0;
     }
 }

@@ -4,7 +4,7 @@ namespace AiChat.Api.Chat;
 
 /// <summary>
 /// Closes turns lost with the instance that ran them (their heartbeat stopped: a crash, a kill): the user's message stays,
-/// the assistant's is marked failed, the agent is released. Runs at start and then periodically; also purges the events of
+/// the assistant's is marked failed, its conversation is released. Runs at start and then periodically; also purges the events of
 /// turns finished longer ago than the retention period.
 /// </summary>
 public sealed partial class TurnRecovery(TurnStore store, Agents.AgentService agents, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
@@ -21,7 +21,7 @@ public sealed partial class TurnRecovery(TurnStore store, Agents.AgentService ag
             await store.FinishAsync(turn,
                 new TurnEnding(TurnStatus.Failed, failure, "", MessageStatus.Failed, null, null, null, null, [TurnEvents.Problem(turn.LastEventSeq + 1, turn.Id, failure)]),
                 now, cancellationToken);
-            await agents.ReleaseAsync(turn.AgentId, turn.Id);
+            await agents.ReleaseAsync(turn.ConversationId, turn.Id);
             hub.End(turn.Id);
             LogRecovered(logger, turn.Id);
         }

@@ -43,7 +43,8 @@ public sealed partial class TurnRunner(
                 return;
             }
 
-            var events = agents.RunTurnAsync(new TurnInput(turn.UserId, turn.Id, work.Content), options.Value.AgentWait, cancellation.Token);
+            var input = new TurnInput(turn.UserId, turn.Id, work.Content) { ConversationId = turn.ConversationId, UserMessageId = turn.UserMessageId };
+            var events = agents.RunTurnAsync(input, options.Value.AgentWait, cancellation.Token);
             IReadOnlyList<AgentEvent>? last = null;
             await foreach (var batch in DeltaCoalescer.BatchAsync(events, options.Value.DeltaCoalescing, cancellation.Token))
             {

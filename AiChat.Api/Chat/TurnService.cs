@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Chat;
 
@@ -13,8 +14,14 @@ public abstract record TurnStart
     /// <summary>The same Idempotency-Key and message were sent before: this is that turn.</summary>
     public sealed record Existing(TurnRecord Turn) : TurnStart;
 
-    /// <summary>The agent has a running turn; nothing was stored.</summary>
+    /// <summary>The conversation has a running turn; nothing was stored.</summary>
     public sealed record Busy : TurnStart;
+
+    /// <summary>The user has as many turns running (in other conversations) as they may; nothing was stored.</summary>
+    public sealed record TooManyTurns(int Max) : TurnStart;
+
+    /// <summary>The conversation is not the user's (or does not exist); nothing was stored.</summary>
+    public sealed record NotFound : TurnStart;
 
     /// <summary>Too many turns wait for a worker; nothing was stored.</summary>
     public sealed record QueueFull : TurnStart;
@@ -25,14 +32,17 @@ public abstract record TurnStart
 
 /// <summary>
 /// Starts turns: the same Idempotency-Key attaches to the same turn, a place in the queue is taken before anything is
-/// stored, the turn with the user's message is stored in one transaction, then queued with the trace context of the
-/// request that asked for it.
+/// stored, the turn with the user's message is stored in one transaction (one running turn per conversation, at most
+/// <see cref="ChatOptions.MaxConcurrentTurnsPerUser"/> per user), then queued with the trace context of the request
+/// that asked for it.
 /// </summary>
-public sealed class TurnService(TurnStore store, TurnQueue queue, TurnHub hub, TimeProvider time)
+public sealed class TurnService(TurnStore store, ConversationStore conversations, TurnQueue queue, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
 {
-    public async Task<TurnStart> StartAsync(Guid userId, string content, string? idempotencyKey, CancellationToken cancellationToken)
+    /// <param name="conversationId">The conversation; null for the user's default one (the single-chat endpoints), made if it is missing.</param>
+    public async Task<TurnStart> StartAsync(Guid userId, Guid? conversationId, string content, string? idempotencyKey, CancellationToken cancellationToken)
     {
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)));
+        // A key names one request: the same text sent to another conversation is another request.
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(conversationId is null ? content : $"{conversationId}\n{content}")));
         if (idempotencyKey is not null && await store.FindByIdempotencyKeyAsync(userId, idempotencyKey, cancellationToken) is { } earlier)
         {
             return Attach(earlier, hash);
@@ -56,15 +66,35 @@ public sealed class TurnService(TurnStore store, TurnQueue queue, TurnHub hub, T
             LastEventSeq = 1,
         };
         var started = TurnEvents.Create(1, TurnEvents.Started, new TurnStartedData(turn.Id, turn.UserMessageId, turn.AssistantMessageId));
+        var max = Math.Max(1, options.Value.MaxConcurrentTurnsPerUser);
         TurnRecord? created;
         try
         {
-            created = await store.CreateAsync(turn, content, started, cancellationToken);
+            try
+            {
+                created = await store.CreateAsync(turn, conversationId, content, started, max, cancellationToken);
+            }
+            catch (ConversationNotFoundException) when (conversationId is null)
+            {
+                // The default conversation was deleted: the single-chat endpoints start a new one.
+                await conversations.EnsureDefaultAsync(userId, time.GetUtcNow(), cancellationToken);
+                created = await store.CreateAsync(turn, conversationId, content, started, max, cancellationToken);
+            }
         }
         catch (TurnConflictException)
         {
             queue.Unreserve();
             return new TurnStart.Busy();
+        }
+        catch (TooManyTurnsException)
+        {
+            queue.Unreserve();
+            return new TurnStart.TooManyTurns(max);
+        }
+        catch (ConversationNotFoundException)
+        {
+            queue.Unreserve();
+            return new TurnStart.NotFound();
         }
         catch
         {

@@ -31,6 +31,8 @@ public sealed record TurnRecord
 
     public Guid AgentId { get; init; }
 
+    public Guid ConversationId { get; init; }
+
     public string Status { get; init; } = TurnStatus.Running;
 
     public string? IdempotencyKey { get; init; }
@@ -58,6 +60,9 @@ public sealed record TurnRecord
     public int LastEventSeq { get; init; }
 
     public bool IsFinished => Status != TurnStatus.Running;
+
+    /// <summary>Not stored: set when the turn was created, true when it is its conversation's first exchange and no title was set.</summary>
+    public bool NeedsTitle { get; init; }
 
     /// <summary>The stored failure of a failed or cancelled turn.</summary>
     public TurnFailure? Failure => ErrorCode is null
@@ -90,40 +95,61 @@ public sealed record TurnEnding(
     long? BudgetRemainingNanos,
     IReadOnlyList<StoredEvent> Events);
 
-/// <summary>Another turn of this agent is running (the store allows one).</summary>
-public sealed class TurnConflictException() : Exception("A turn of this agent is running.");
+/// <summary>Another turn of this conversation is running (the store allows one).</summary>
+public sealed class TurnConflictException() : Exception("A turn of this conversation is running.");
+
+/// <summary>The user has as many turns running as they may (<see cref="ChatOptions.MaxConcurrentTurnsPerUser"/>).</summary>
+public sealed class TooManyTurnsException() : Exception("The user has as many turns running as they may.");
+
+/// <summary>The conversation a turn was asked for is not the user's (or does not exist).</summary>
+public sealed class ConversationNotFoundException() : Exception("No such conversation.");
 
 /// <summary>Turns and their recorded events, on SQLite or Postgres; a turn's messages are written with it.</summary>
 public sealed class TurnStore(AiChatDb db)
 {
     private const string TurnColumns =
         """
-        id, user_id AS UserId, agent_id AS AgentId, status, idempotency_key AS IdempotencyKey, request_hash AS RequestHash,
+        id, user_id AS UserId, agent_id AS AgentId, conversation_id AS ConversationId, status, idempotency_key AS IdempotencyKey, request_hash AS RequestHash,
         user_message_id AS UserMessageId, assistant_message_id AS AssistantMessageId, error_code AS ErrorCode,
         error_status AS ErrorStatus, error_detail AS ErrorDetail, error_figures AS ErrorFigures, budget_remaining_nanousd AS BudgetRemainingNanousd,
         created_at AS CreatedAt, completed_at AS CompletedAt, last_event_seq AS LastEventSeq
         """;
 
     /// <summary>
-    /// Stores the turn (for the user's agent), the user's message (before any model is called), the assistant's
-    /// placeholder and the <c>turn.started</c> event in one transaction. Throws <see cref="TurnConflictException"/> when the
-    /// agent has a running turn, and returns null when the idempotency key is already taken.
+    /// Stores the turn (for the user's agent, in <paramref name="conversationId"/> or, when null, the user's default
+    /// conversation), the user's message (before any model is called), the assistant's placeholder, the conversation's
+    /// new count and activity, and the <c>turn.started</c> event, in one transaction. The turn is refused when the user
+    /// has <paramref name="maxRunning"/> turns running (<see cref="TooManyTurnsException"/>; on Postgres the agents row is
+    /// locked first, so two instances cannot both take the last place), when the conversation has a running turn
+    /// (<see cref="TurnConflictException"/>), or when there is no such conversation (<see cref="ConversationNotFoundException"/>).
+    /// Returns null when the idempotency key is already taken.
     /// </summary>
-    public async Task<TurnRecord?> CreateAsync(TurnRecord turn, string content, StoredEvent started, CancellationToken cancellationToken)
+    public async Task<TurnRecord?> CreateAsync(TurnRecord turn, Guid? conversationId, string content, StoredEvent started, int maxRunning, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        int inserted;
+        var postgres = db.Provider == StoreProvider.Postgres;
+        Guid? stored;
         try
         {
-            inserted = await connection.ExecuteAsync(new CommandDefinition(
-                """
-                INSERT INTO turns (id, user_id, agent_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
-                SELECT @Id, @UserId, a.id, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq
-                FROM agents a WHERE a.user_id = @UserId
+            var which = conversationId is null ? "c.is_default" : "c.id = @conversationId";
+            using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                $"""
+                {(postgres ? "SELECT id FROM agents WHERE user_id = @UserId FOR UPDATE;" : "")}
+                INSERT INTO turns (id, user_id, agent_id, conversation_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
+                SELECT @Id, @UserId, a.id, c.id, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq
+                FROM agents a JOIN conversations c ON c.user_id = a.user_id AND {which}
+                WHERE a.user_id = @UserId AND (SELECT COUNT(*) FROM turns r WHERE r.user_id = @UserId AND r.status = 'running') < @maxRunning
+                RETURNING conversation_id;
                 """,
-                new { turn.Id, turn.UserId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, seq = started.Seq },
+                new { turn.Id, turn.UserId, conversationId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, seq = started.Seq, maxRunning },
                 transaction, cancellationToken: cancellationToken));
+            if (postgres)
+            {
+                await results.ReadAsync<Guid>();
+            }
+
+            stored = await results.ReadSingleOrDefaultAsync<Guid?>();
         }
         catch (Exception ex) when (DbErrors.IsUniqueViolation(ex))
         {
@@ -136,27 +162,40 @@ public sealed class TurnStore(AiChatDb db)
             throw new TurnConflictException();
         }
 
-        if (inserted == 0)
+        if (stored is not { } conversation)
         {
-            throw new Agents.AgentNotFoundException(); // a turn is always some agent's
+            // Nothing stored: say why (this runs only when a turn is refused).
+            var (agents, conversations) = await connection.QuerySingleAsync<(long, long)>(new CommandDefinition(
+                $"""
+                SELECT (SELECT COUNT(*) FROM agents WHERE user_id = @userId),
+                       (SELECT COUNT(*) FROM conversations WHERE user_id = @userId AND {(conversationId is null ? "is_default" : "id = @conversationId")})
+                """,
+                new { userId = turn.UserId, conversationId }, transaction, cancellationToken: cancellationToken));
+            await transaction.RollbackAsync(cancellationToken);
+            throw agents == 0 ? new Agents.AgentNotFoundException()
+                : conversations == 0 ? new ConversationNotFoundException()
+                : new TooManyTurnsException();
         }
 
-        await connection.ExecuteAsync(new CommandDefinition(
+        var needsTitle = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
             """
-            INSERT INTO messages (id, user_id, turn_id, role, content, status, created_at)
-            VALUES (@UserMessageId, @UserId, @Id, 'user', @content, @complete, @CreatedAt),
-                   (@AssistantMessageId, @UserId, @Id, 'assistant', '', @streaming, @assistantAt);
+            INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id)
+            VALUES (@UserMessageId, @UserId, @conversation, @Id, 'user', @content, @complete, @CreatedAt, NULL),
+                   (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId);
             INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@Id, @seq, @event, @data, @CreatedAt);
+            UPDATE conversations SET message_count = message_count + 2, last_message_at = @assistantAt, activity_at = @assistantAt
+            WHERE id = @conversation
+            RETURNING CASE WHEN title_source IS NULL AND message_count = 2 THEN 1 ELSE 0 END;
             """,
             new
             {
-                turn.Id, turn.UserId, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, content,
+                turn.Id, turn.UserId, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, content, conversation,
                 complete = MessageStatus.Complete, streaming = MessageStatus.Streaming, assistantAt = turn.CreatedAt.AddTicks(10),
                 seq = started.Seq, @event = started.Event, data = started.Data,
             },
             transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
-        return turn;
+        return turn with { ConversationId = conversation, NeedsTitle = needsTitle };
     }
 
     public async Task<TurnRecord?> FindAsync(Guid turnId, Guid userId, CancellationToken cancellationToken)
@@ -180,7 +219,10 @@ public sealed class TurnStore(AiChatDb db)
         using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             $"""
             SELECT {TurnColumns} FROM turns WHERE id = @turnId AND user_id = @userId;
-            SELECT {MessageStore.Columns} FROM messages WHERE turn_id = @turnId AND user_id = @userId ORDER BY seq;
+            SELECT {MessageStore.Columns} FROM messages
+            WHERE id IN (SELECT user_message_id FROM turns WHERE id = @turnId AND user_id = @userId)
+               OR id IN (SELECT assistant_message_id FROM turns WHERE id = @turnId AND user_id = @userId)
+            ORDER BY seq;
             """,
             new { turnId, userId }, cancellationToken: cancellationToken));
         var turn = await results.ReadSingleOrDefaultAsync<TurnRecord>();
@@ -283,20 +325,37 @@ public sealed class TurnStore(AiChatDb db)
             new { finishedBefore }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>Deletes the user's finished turns and all their messages; false when a turn is still running.</summary>
-    public async Task<bool> DeleteHistoryAsync(Guid userId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Empties a conversation of the user (null: the default one): its finished turns and all its messages go, and its
+    /// summary and counts start again. False when a turn is still running in it; true also when there is nothing to delete.
+    /// </summary>
+    public async Task<bool> DeleteHistoryAsync(Guid userId, Guid? conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var which = conversationId is null ? "is_default" : "id = @conversationId";
+        var target = await connection.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
+            $"SELECT id FROM conversations WHERE user_id = @userId AND {which}{(db.Provider == StoreProvider.Postgres ? " FOR UPDATE" : "")}",
+            new { userId, conversationId }, transaction, cancellationToken: cancellationToken));
+        if (target is not { } id)
+        {
+            return true;
+        }
+
         var running = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM turns WHERE user_id = @userId AND status = 'running'", new { userId }, transaction, cancellationToken: cancellationToken));
+            "SELECT COUNT(*) FROM turns WHERE conversation_id = @id AND status = 'running'", new { id }, transaction, cancellationToken: cancellationToken));
         if (running > 0)
         {
             return false;
         }
 
         await connection.ExecuteAsync(new CommandDefinition(
-            "DELETE FROM messages WHERE user_id = @userId; DELETE FROM turns WHERE user_id = @userId;", new { userId }, transaction, cancellationToken: cancellationToken));
+            """
+            DELETE FROM messages WHERE conversation_id = @id;
+            DELETE FROM turns WHERE conversation_id = @id;
+            UPDATE conversations SET summary = NULL, summary_through_seq = 0, reset_seq = 0, message_count = 0, last_message_at = NULL WHERE id = @id;
+            """,
+            new { id }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return true;
     }

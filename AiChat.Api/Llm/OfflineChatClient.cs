@@ -20,6 +20,9 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
     /// <summary>Put in a summarisation request's system prompt, so the offline model writes a summary.</summary>
     public const string SummarizeMarker = "[summarize]";
 
+    /// <summary>Put in a title request's system prompt, so the offline model makes a title: the first words of the user's message.</summary>
+    public const string TitleMarker = "[title]";
+
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
 
@@ -80,6 +83,11 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
             return (Summarize(conversation.Where(m => m.Role != ChatRole.System)), null);
         }
 
+        if (system.Contains(TitleMarker, StringComparison.Ordinal))
+        {
+            return (Title(conversation.FirstOrDefault(m => m.Role == ChatRole.User)?.Text ?? ""), null);
+        }
+
         var tools = (options?.Tools ?? []).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var last = conversation.LastOrDefault();
         if (last?.Role == ChatRole.Tool)
@@ -108,6 +116,11 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
         if (RecallPattern().Match(said) is { Success: true } recall && tools.Contains(MemoryToolNames.ArchivalSearch))
         {
             return (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalSearch, new Dictionary<string, object?> { ["query"] = Clean(recall.Groups["what"].Value) }));
+        }
+
+        if (SearchPattern().Match(said) is { Success: true } search && tools.Contains(MemoryToolNames.ConversationSearch))
+        {
+            return (null, new FunctionCallContent(callId, MemoryToolNames.ConversationSearch, new Dictionary<string, object?> { ["query"] = Clean(search.Groups["what"].Value) }));
         }
 
         if (RememberPattern().Match(said) is { Success: true } remember && tools.Contains(MemoryToolNames.ArchivalInsert))
@@ -166,6 +179,20 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
         return $"{Label} summary of {lines.Count} earlier message(s): {string.Join(" | ", lines.TakeLast(20))}";
     }
 
+    /// <summary>A deterministic title: the message's first six words, without trailing punctuation, at most 60 characters.</summary>
+    private static string Title(string message)
+    {
+        var words = Regex.Matches(message, @"[\p{L}\p{N}][\p{L}\p{N}'\-]*").Select(m => m.Value).Take(6).ToList();
+        if (words.Count == 0)
+        {
+            return "New conversation";
+        }
+
+        var title = string.Join(' ', words);
+        title = char.ToUpperInvariant(title[0]) + title[1..];
+        return title.Length <= 60 ? title : title[..60].TrimEnd();
+    }
+
     private static string Block(string system, string label)
     {
         var start = system.IndexOf($"<{label} ", StringComparison.Ordinal);
@@ -185,6 +212,9 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
 
     [GeneratedRegex(@"\bremember\s+(?:that\s+)?(?<what>[^\n]{3,400})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex RememberPattern();
+
+    [GeneratedRegex(@"\b(?:what did (?:i|we) (?:say|tell you|talk) about|search (?:our|my|the) conversations? for)\s+(?<what>[^?\n]{1,200})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex SearchPattern();
 
     [GeneratedRegex(@"\bwhat do you (?:know|remember) about\s+(?<what>[^?\n]{1,200})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex RecallPattern();

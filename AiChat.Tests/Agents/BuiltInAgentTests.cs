@@ -189,7 +189,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
         Assert.Equal(2, events.OfType<AgentEvent.Usage>().Count()); // the summary, then the answer
         await using var connection = await api.Services.GetRequiredService<AiChatDb>().OpenAsync(TestContext.Current.CancellationToken);
         var summary = await connection.QuerySingleAsync<(string Summary, long Through)>(
-            "SELECT summary, summary_through_seq FROM agents WHERE user_id = @id", new { id = pair.UserId });
+            "SELECT summary, summary_through_seq FROM conversations WHERE user_id = @id AND is_default", new { id = pair.UserId });
         Assert.Contains("summary of", summary.Summary);
         Assert.True(summary.Through > 0);
 
@@ -233,7 +233,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
             CreatedAt = start.AddSeconds(i),
         });
         await connection.ExecuteAsync(
-            "INSERT INTO messages (id, user_id, role, content, status, created_at) VALUES (@Id, @UserId, @Role, @Content, 'complete', @CreatedAt)",
+            "INSERT INTO messages (id, user_id, conversation_id, role, content, status, created_at) VALUES (@Id, @UserId, (SELECT id FROM conversations WHERE user_id = @UserId AND is_default), @Role, @Content, 'complete', @CreatedAt)",
             rows, transaction);
         await transaction.CommitAsync(TestContext.Current.CancellationToken);
     }

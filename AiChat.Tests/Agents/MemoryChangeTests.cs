@@ -95,7 +95,7 @@ public sealed class MemoryChangeTests(PostgresServer postgres)
         var source = change.GetProperty("source");
         Assert.Equal("tool", source.GetProperty("kind").GetString());
         Assert.Equal(turnId, source.GetProperty("turn_id").GetGuid());
-        Assert.Equal(JsonValueKind.Null, source.GetProperty("conversation_id").ValueKind);
+        Assert.Equal(await DefaultConversationAsync(client, pair.AccessToken), source.GetProperty("conversation_id").GetGuid());
         Assert.Equal(JsonValueKind.Null, source.GetProperty("key_id").ValueKind);
         Assert.True(change.GetProperty("created_at").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddMinutes(-5));
     }
@@ -113,12 +113,16 @@ public sealed class MemoryChangeTests(PostgresServer postgres)
         var response = await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "Please remember that my sister's birthday is on the 3rd of May.")), Ct);
         var turnId = (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("turn_id").GetGuid();
 
-        // The passage's turn is stored (and ready for its conversation); the passage DTO does not show it yet.
-        var passages = await api.Services.GetRequiredService<MemoryStore>().ListPassagesAsync((await AgentOfAsync(api, pair.UserId)).Id, null, 10, Ct);
+        // The passage says which turn of which conversation saved it; one saved through the API says neither.
+        var listed = await (await client.GetWithTokenAsync("/api/v1/agent/memory/archival", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var passages = listed.GetProperty("passages").EnumerateArray().ToList();
         Assert.Equal(2, passages.Count);
-        Assert.Equal(turnId, passages.Single(p => p.Content.Contains("3rd of May")).TurnId);
-        Assert.Null(passages.Single(p => p.Content == "Saved by hand.").TurnId);
-        Assert.All(passages, p => Assert.Null(p.ConversationId));
+        var saved = passages.Single(p => p.GetProperty("content").GetString()!.Contains("3rd of May"));
+        Assert.Equal(turnId, saved.GetProperty("turn_id").GetGuid());
+        Assert.Equal(await DefaultConversationAsync(client, pair.AccessToken), saved.GetProperty("conversation_id").GetGuid());
+        var byHand = passages.Single(p => p.GetProperty("content").GetString() == "Saved by hand.");
+        Assert.Equal(JsonValueKind.Null, byHand.GetProperty("turn_id").ValueKind);
+        Assert.Equal(JsonValueKind.Null, byHand.GetProperty("conversation_id").ValueKind);
     }
 
     [Theory]
@@ -373,5 +377,12 @@ public sealed class MemoryChangeTests(PostgresServer postgres)
         public AiChatDb Db { get; } = db;
 
         public ValueTask DisposeAsync() => dataSource?.DisposeAsync() ?? ValueTask.CompletedTask;
+    }
+
+    /// <summary>The user's default conversation, as the conversation list shows it.</summary>
+    internal static async Task<Guid> DefaultConversationAsync(HttpClient client, string accessToken)
+    {
+        var list = await (await client.GetWithTokenAsync("/api/v1/conversations", accessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        return list.GetProperty("conversations").EnumerateArray().Single(c => c.GetProperty("is_default").GetBoolean()).GetProperty("id").GetGuid();
     }
 }

@@ -24,15 +24,16 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
     private const string ExportShape =
         "{exported_at:s,"
         + "profile:{account:{id:s,email:s,name:s,role:s,created_at:s,updated_at:s},sessions:[{id:s,created_at:s,revoked_at:null,revoked_reason:null}]},"
-        + "agent:{id:s,runtime:s,model:s,created_at:s,blocks:[{label:s,value:s,limit:n,description:s,updated_at:s}],archival_passages:[{id:s,content:s,created_at:s}],memory_changes:[]},"
+        + "agent:{id:s,runtime:s,model:s,created_at:s,blocks:[{label:s,value:s,limit:n,description:s,updated_at:s}],archival_passages:[{id:s,content:s,created_at:s,turn_id:null,conversation_id:null}],memory_changes:[]},"
         + "billing:{budget:{max_budget_usd:n,personal_limit_usd:null,effective_limit_usd:n,spent_usd:n,reserved_usd:n,remaining_usd:n,duration:s,period_start:s,resets_at:s},"
         + "usage_by_day:[{key:s,cost_usd:n,prompt_tokens:n,completion_tokens:n,calls:n}]},"
-        + "conversation:{messages:[{id:s,role:s,content:s,status:s,usage:null,created_at:s}|{id:s,role:s,content:s,status:s,usage:{prompt_tokens:n,completion_tokens:n,total_tokens:n,cost_usd:n},created_at:s}]}}";
+        + "conversation:{conversations:[{id:s,title:null,model:null,archived:b,is_default:b,created_at:s,last_message_at:s,"
+        + "messages:[{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:null,created_at:s}|{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:{prompt_tokens:n,completion_tokens:n,total_tokens:n,cost_usd:n},created_at:s}]}]}}";
 
     private const string EmptyExportShape =
         "{exported_at:s,"
         + "profile:{account:{id:s,email:s,name:s,role:s,created_at:s,updated_at:s},sessions:[{id:s,created_at:s,revoked_at:null,revoked_reason:null}]},"
-        + "agent:null,billing:{budget:null,usage_by_day:[]},conversation:{messages:[]}}";
+        + "agent:null,billing:{budget:null,usage_by_day:[]},conversation:{conversations:[]}}";
 
     [Fact]
     public async Task TheApisComponentsAreInTheDeclaredOrderNotTheOrderTheirFeaturesRegisteredThem()
@@ -85,7 +86,7 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
         Assert.Equal("builtin", export.GetProperty("agent").GetProperty("runtime").GetString());
         Assert.Equal(["human", "persona"], export.GetProperty("agent").GetProperty("blocks").EnumerateArray().Select(b => b.GetProperty("label").GetString()));
         Assert.Equal("Ana likes teal.", Assert.Single(export.GetProperty("agent").GetProperty("archival_passages").EnumerateArray()).GetProperty("content").GetString());
-        Assert.Equal(["user", "assistant"], export.GetProperty("conversation").GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("role").GetString()));
+        Assert.Equal(["user", "assistant"], Assert.Single(export.GetProperty("conversation").GetProperty("conversations").EnumerateArray()).GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("role").GetString()));
         var me = await GetJsonAsync(client, "/api/v1/auth/me", pair.AccessToken);
         Assert.Equal("{id:s,email:s,name:s,role:s,created_at:s,identity_provider:s,agent:{id:s,runtime:s,status:s}}", Shape(me));
         Assert.Equal(export.GetProperty("agent").GetProperty("id").GetGuid(), me.GetProperty("agent").GetProperty("id").GetGuid());
@@ -94,6 +95,7 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
         await using (var connection = await api.Services.GetRequiredService<AiChatDb>().OpenAsync(TestContext.Current.CancellationToken))
         {
             await connection.ExecuteAsync("DELETE FROM agents WHERE user_id = @id", new { id = pair.UserId });
+            await connection.ExecuteAsync("DELETE FROM conversations WHERE user_id = @id", new { id = pair.UserId });
             await connection.ExecuteAsync("DELETE FROM ledger_entries WHERE user_id = @id", new { id = pair.UserId });
             await connection.ExecuteAsync("DELETE FROM billing_accounts WHERE user_id = @id", new { id = pair.UserId });
         }

@@ -165,6 +165,13 @@ public sealed partial class LettaRuntime(
         return new AgentContextInfo(context.Tokens, context.Window, context.Messages);
     }
 
+    // TODO(conversations): map each AiChat conversation onto a Letta conversation (contracts/letta-conversations.md).
+    public Task<string?> CreateConversationAsync(AgentRecord agent, string? model, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
+    public Task DeleteConversationAsync(AgentRecord agent, string externalId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public bool CanRegenerate => false;
+
     public async IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var agentId = LettaId(agent);
