@@ -125,6 +125,32 @@ public sealed class ConversationConcurrencyTests(PostgresServer postgres)
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task EmptyingTheSingleChatWaitsOnlyForTheDefaultConversation(StoreProvider provider)
+    {
+        var model = new GatedChatClient();
+        await using var api = await OnAsync(new ApiFactory().WithServices(s => s.UseModel(model)), provider);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var other = await Conversations.CreateIdAsync(client, pair.AccessToken, "other");
+        var answering = Conversations.SendAsync(client, pair.AccessToken, other, "elsewhere");
+        await model.WaitUntilHeldAsync(1);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/chat/history", pair.AccessToken)).StatusCode);
+
+        var single = client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "here")), Ct);
+        await model.WaitUntilHeldAsync(2);
+        await ApiPipelineTests.AssertProblemAsync(await client.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/chat/history", pair.AccessToken), HttpStatusCode.Conflict, "agent_busy");
+        Assert.Equal(2, (await ChatTests.HistoryAsync(client, pair.AccessToken, 10)).Count);
+        model.Open();
+        Assert.Equal(HttpStatusCode.OK, (await single).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await answering).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/chat/history", pair.AccessToken)).StatusCode);
+        Assert.Empty(await ChatTests.HistoryAsync(client, pair.AccessToken, 10));
+        Assert.Equal([model.Answer, "elsewhere"], Conversations.Contents(await Conversations.MessagesAsync(client, pair.AccessToken, other)));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task TheLimitOfConcurrentTurnsPerUserIsConfigurable(StoreProvider provider)
     {
         var model = new GatedChatClient();

@@ -269,6 +269,30 @@ public sealed class ConversationTests(PostgresServer postgres)
         Assert.Equal(0, await Conversations.CountAsync(api, "SELECT COUNT(*) FROM messages WHERE conversation_id = @id", new { id }));
     }
 
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AfterTheDefaultConversationIsDeletedTheNextSingleChatMessageStartsANewOne(StoreProvider provider)
+    {
+        await using var api = await OnAsync(new ApiFactory(), provider);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var other = await Conversations.CreateIdAsync(client, pair.AccessToken, "other");
+        var first = await Conversations.GetAsync(client, pair.AccessToken, (await Conversations.ListIdsAsync(client, pair.AccessToken))[1]);
+        Assert.True(first.GetProperty("is_default").GetBoolean());
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "before")), Ct)).StatusCode);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await Conversations.DeleteAsync(client, pair.AccessToken, first.GetProperty("id").GetGuid())).StatusCode);
+
+        Assert.Empty(await ChatTests.HistoryAsync(client, pair.AccessToken, 10));
+        Assert.Equal([other], await Conversations.ListIdsAsync(client, pair.AccessToken));
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "after")), Ct)).StatusCode);
+        var list = (await Conversations.ListAsync(client, pair.AccessToken)).GetProperty("conversations").EnumerateArray().ToList();
+        Assert.Equal(2, list.Count);
+        Assert.True(list[0].GetProperty("is_default").GetBoolean());
+        Assert.NotEqual(first.GetProperty("id").GetGuid(), list[0].GetProperty("id").GetGuid());
+        Assert.Equal(["after"], Conversations.Contents((await ChatTests.HistoryAsync(client, pair.AccessToken, 10)).Where(m => m.GetProperty("role").GetString() == "user")));
+    }
+
     /// <summary>A catalogue of two priced models: <c>house-model</c> (the default) and <c>premium-model</c>.</summary>
     internal static ApiFactory TwoModels(ApiFactory api) => api
         .WithSetting("Llm:Models:0:Id", "house-model")
