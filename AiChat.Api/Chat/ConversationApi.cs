@@ -46,6 +46,7 @@ public static class ConversationApi
 
         var userId = context.User.UserId();
         var externalId = await agents.CreateConversationAsync(userId, request?.Model, cancellationToken);
+        var now = time.GetUtcNow();
         var conversation = new ConversationRecord
         {
             Id = Guid.CreateVersion7(),
@@ -54,7 +55,8 @@ public static class ConversationApi
             TitleSource = title is null ? null : TitleSources.User,
             Model = request?.Model,
             ExternalId = externalId,
-            CreatedAt = time.GetUtcNow(),
+            // Both stores keep microseconds: the answer then carries the instant a read gives back.
+            CreatedAt = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % 10), TimeSpan.Zero),
         };
         try
         {

@@ -121,7 +121,7 @@ public sealed class TurnStore(AiChatDb db)
     /// new count and activity, and the <c>turn.started</c> event, in one transaction. The turn is refused when the user
     /// has <paramref name="maxRunning"/> turns running (<see cref="TooManyTurnsException"/>; on Postgres the agents row is
     /// locked first, so two instances cannot both take the last place), when the conversation has a running turn
-    /// (<see cref="TurnConflictException"/>), or when there is no such conversation (<see cref="ConversationNotFoundException"/>).
+    /// (<see cref="TurnConflictException"/>, also when the user is at the limit too), or when there is no such conversation (<see cref="ConversationNotFoundException"/>).
     /// Returns null when the idempotency key is already taken.
     /// </summary>
     public async Task<TurnRecord?> CreateAsync(TurnRecord turn, Guid? conversationId, string content, StoredEvent started, int maxRunning, CancellationToken cancellationToken)
@@ -164,16 +164,20 @@ public sealed class TurnStore(AiChatDb db)
 
         if (stored is not { } conversation)
         {
-            // Nothing stored: say why (this runs only when a turn is refused).
-            var (agents, conversations) = await connection.QuerySingleAsync<(long, long)>(new CommandDefinition(
+            // Nothing stored: say why (this runs only when a turn is refused). A conversation that is answering is busy
+            // whether or not the user is also at the limit: waiting for its turn is what helps, not another conversation.
+            var target = conversationId is null ? "c.is_default" : "c.id = @conversationId";
+            var (agents, conversations, running) = await connection.QuerySingleAsync<(long, long, long)>(new CommandDefinition(
                 $"""
                 SELECT (SELECT COUNT(*) FROM agents WHERE user_id = @userId),
-                       (SELECT COUNT(*) FROM conversations WHERE user_id = @userId AND {(conversationId is null ? "is_default" : "id = @conversationId")})
+                       (SELECT COUNT(*) FROM conversations c WHERE c.user_id = @userId AND {target}),
+                       (SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE c.user_id = @userId AND {target} AND t.status = 'running')
                 """,
                 new { userId = turn.UserId, conversationId }, transaction, cancellationToken: cancellationToken));
             await transaction.RollbackAsync(cancellationToken);
             throw agents == 0 ? new Agents.AgentNotFoundException()
                 : conversations == 0 ? new ConversationNotFoundException()
+                : running > 0 ? new TurnConflictException()
                 : new TooManyTurnsException();
         }
 

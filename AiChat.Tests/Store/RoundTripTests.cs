@@ -23,7 +23,16 @@ public sealed class RoundTripTests(PostgresServer postgres)
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
-    public async Task AMinimalTurnTakesAtMostHalfTheRoundTripsItTookBeforeTheRedesign(StoreProvider provider)
+    public async Task AMinimalTurnTakesAtMostHalfTheRoundTripsItTookBeforeTheRedesign(StoreProvider provider) =>
+        await AssertWithinTheFiguresAsync(provider, "/chat/message", (pair, _) => SseReader.Send(pair.AccessToken, "hello"));
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AMinimalTurnInAConversationStaysWithinTheSameFigures(StoreProvider provider) =>
+        await AssertWithinTheFiguresAsync(provider, "/conversations/{id}/messages", (pair, conversationId) => Conversations.Send(pair.AccessToken, conversationId, "hello"));
+
+    /// <summary>Counts one JSON turn ("hello", offline model) from the request to the answer read, in a conversation made beforehand.</summary>
+    private async Task AssertWithinTheFiguresAsync(StoreProvider provider, string endpoint, Func<TokenPair, Guid, HttpRequestMessage> request)
     {
         // Recovery and heartbeats run on timers; an hour keeps them out of the count.
         await using var api = new ApiFactory()
@@ -36,18 +45,19 @@ public sealed class RoundTripTests(PostgresServer postgres)
 
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
+        var conversationId = await Conversations.CreateIdAsync(client, pair.AccessToken, "measured");
         using var counter = new StoreRoundTrips(api.Services.GetRequiredService<AiChatDb>());
 
         counter.Start();
-        var response = await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "hello")), TestContext.Current.CancellationToken);
+        var response = await client.SendAsync(ChatTests.Json(request(pair, conversationId)), TestContext.Current.CancellationToken);
         var answer = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
         var (connections, commands) = counter.Stop();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("complete", answer.GetProperty("assistant_message").GetProperty("status").GetString());
-        TestContext.Current.TestOutputHelper?.WriteLine($"{provider}: one turn took {connections} connections and {commands} commands (limit {MaxConnections} and {MaxCommands}).");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{provider}: one turn on {endpoint} took {connections} connections and {commands} commands (limit {MaxConnections} and {MaxCommands}).");
         Assert.True(connections <= MaxConnections && commands <= MaxCommands,
-            $"{provider}: one turn took {connections} connections and {commands} commands; at most {MaxConnections} and {MaxCommands} allowed.");
+            $"{provider}: one turn on {endpoint} took {connections} connections and {commands} commands; at most {MaxConnections} and {MaxCommands} allowed.");
     }
 
     [Theory]
