@@ -380,7 +380,7 @@ public sealed class ChatTests
     }
 }
 
-/// <summary>A model that streams a known text one word at a time, slowly.</summary>
+/// <summary>A model that streams a known text one word at a time, slowly; a conversation's title request it answers at once.</summary>
 public sealed class SlowStreamingClient(int words, TimeSpan delay) : IChatClient
 {
     public string FullText { get; } = string.Join(" ", Enumerable.Range(1, words).Select(i => $"word{i}"));
@@ -390,6 +390,16 @@ public sealed class SlowStreamingClient(int words, TimeSpan delay) : IChatClient
 
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        if (TitleRequests.Is(messages))
+        {
+            await foreach (var update in TitleRequests.AnswerAsync("A slow title"))
+            {
+                yield return update;
+            }
+
+            yield break;
+        }
+
         var parts = FullText.Split(' ');
         for (var i = 0; i < parts.Length; i++)
         {
