@@ -61,7 +61,7 @@ public sealed partial class TitleWriter(IChatClient chat, ModelCatalog models)
         }
         while (line != previous);
 
-        line = Spaces().Replace(new string(line.Where(c => !char.IsControl(c)).ToArray()), " ");
+        line = new string(Spaces().Replace(line, " ").Where(c => !char.IsControl(c)).ToArray());
         if (line.Length > MaxChars)
         {
             var cut = line.LastIndexOf(' ', MaxChars);

@@ -44,6 +44,9 @@ public sealed class ScriptedChatClient(Func<int, IList<ChatMessage>, ChatOptions
 
     public string Title { get; init; } = "A scripted title";
 
+    /// <summary>When set, a title request fails as an unreachable endpoint would.</summary>
+    public bool TitleFails { get; init; }
+
     public int MaxConcurrentCalls => Volatile.Read(ref _maxRunning);
 
     public List<(IList<ChatMessage> Messages, ChatOptions? Options)> Received { get; } = [];
@@ -58,6 +61,11 @@ public sealed class ScriptedChatClient(Func<int, IList<ChatMessage>, ChatOptions
         if (TitleRequests.Is(messages))
         {
             Interlocked.Increment(ref _titleCalls);
+            if (TitleFails)
+            {
+                throw new HttpRequestException("connection refused");
+            }
+
             await foreach (var update in TitleRequests.AnswerAsync(Title))
             {
                 yield return update;

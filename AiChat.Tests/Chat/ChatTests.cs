@@ -364,6 +364,17 @@ public sealed class ChatTests
         return (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("messages").EnumerateArray().ToList();
     }
 
+    /// <summary>
+    /// Names the user's default conversation, so its first exchange makes no title call: for tests that count a turn's
+    /// own model calls, costs or store round trips (the title call is a separate, later call).
+    /// </summary>
+    internal static async Task NameDefaultConversationAsync(HttpClient client, string accessToken, string title = "Named by the test")
+    {
+        var list = await (await client.GetWithTokenAsync("/api/v1/conversations", accessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var id = list.GetProperty("conversations").EnumerateArray().Single(c => c.GetProperty("is_default").GetBoolean()).GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await client.SendWithTokenAsync(HttpMethod.Patch, $"/api/v1/conversations/{id}", accessToken, new { title })).StatusCode);
+    }
+
     internal static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, TimeSpan? timeout = null) where T : class
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
