@@ -5,7 +5,7 @@ namespace AiChat.Api.Agents;
 
 public static class AgentsExtensions
 {
-    /// <summary>Personal agents: their row and memory, the built-in and Letta runtimes, the agent service, and the agent's part of an account. Needs AddLlm and a <see cref="ITranscript"/>.</summary>
+    /// <summary>Personal agents: their row and memory, the built-in and Letta runtimes, the agent service, the title writer, and the agent's part of an account. Needs AddLlm and a <see cref="ITranscript"/>.</summary>
     public static IHostApplicationBuilder AddAgents(this IHostApplicationBuilder builder)
     {
         builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection(AgentOptions.Section));
@@ -15,6 +15,7 @@ public static class AgentsExtensions
         builder.Services.AddKeyedSingleton<IAgentRuntime, BuiltInRuntime>(AgentRuntimes.BuiltIn);
         builder.AddLettaRuntime();
         builder.Services.AddSingleton<AgentService>();
+        builder.Services.AddSingleton<TitleWriter>();
         builder.Services.AddSingleton<AgentAccount>();
         builder.Services.AddSingleton<IAccountComponent>(sp => sp.GetRequiredService<AgentAccount>());
         builder.Services.AddSingleton<IAgentSummaries>(sp => sp.GetRequiredService<AgentAccount>());

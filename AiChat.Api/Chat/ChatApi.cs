@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using AiChat.Api.Agents;
 using AiChat.Api.Billing;
 using AiChat.Api.Infrastructure;
@@ -49,15 +50,25 @@ public static class ChatApi
                 new Dictionary<string, object?> { ["max_chars"] = options.MaxMessageChars });
         }
 
-        var key = context.Request.Headers["Idempotency-Key"].ToString();
-        if (key.Length > 200 || key.Any(char.IsControl))
+        if (!TryReadIdempotencyKey(context.Request, out var key))
         {
-            return new FieldErrors().Add("Idempotency-Key", "The key has at most 200 printable characters.").ToProblem();
+            return InvalidIdempotencyKey();
         }
 
-        var start = await services.Turns.StartAsync(context.User.UserId(), conversationId, request.Content, key.Length > 0 ? key : null, cancellationToken);
+        var start = await services.Turns.StartAsync(context.User.UserId(), conversationId, request.Content, key, cancellationToken);
         return await AnswerStartAsync(start, conversationId is null, context, services);
     }
+
+    /// <summary>The request's <c>Idempotency-Key</c> (null when it sends none); false when the key is not one this API takes.</summary>
+    internal static bool TryReadIdempotencyKey(HttpRequest request, out string? key)
+    {
+        var value = request.Headers["Idempotency-Key"].ToString();
+        key = value.Length > 0 ? value : null;
+        return value.Length <= 200 && !value.Any(char.IsControl);
+    }
+
+    internal static ProblemHttpResult InvalidIdempotencyKey() =>
+        new FieldErrors().Add("Idempotency-Key", "The key has at most 200 printable characters.").ToProblem();
 
     /// <summary>The answer to asking for a turn, whichever way it came out (the same for a message and a regenerate).</summary>
     internal static async Task<IResult> AnswerStartAsync(TurnStart start, bool singleChat, HttpContext context, ChatServices services)
@@ -79,6 +90,15 @@ public static class ChatApi
                     new Dictionary<string, object?> { ["max_concurrent_turns"] = max, ["retry_after_seconds"] = 5 });
             case TurnStart.NotFound:
                 return Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such conversation.");
+            case TurnStart.MessageNotFound:
+                return Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such message in this conversation.");
+            case TurnStart.NotLastAnswer:
+                return Problems.Of(StatusCodes.Status409Conflict, ChatProblems.NotLastAnswer,
+                    "Only the conversation's last answer can be regenerated (not a user message, an older answer, or one already replaced). Nothing was stored.");
+            case TurnStart.RegenerateUnsupported { Runtime: var runtime }:
+                return Problems.Of(StatusCodes.Status422UnprocessableEntity, ChatProblems.RegenerateUnsupported,
+                    $"The agent's runtime ({runtime}) keeps its own history and cannot answer an earlier message again. Nothing was stored.",
+                    new Dictionary<string, object?> { ["runtime"] = runtime });
             case TurnStart.QueueFull:
                 context.Response.Headers.RetryAfter = "5";
                 return Problems.Of(StatusCodes.Status503ServiceUnavailable, ChatProblems.ServerBusy, "Too many turns are waiting; nothing was stored. Try again shortly.",
@@ -218,7 +238,13 @@ public sealed record SendMessageRequest(string? Content);
 
 public sealed record UsageDto(int PromptTokens, int CompletionTokens, int TotalTokens, decimal? CostUsd);
 
-public sealed record MessageDto(Guid Id, string Role, string Content, string Status, UsageDto? Usage, DateTimeOffset CreatedAt)
+/// <summary>
+/// A message on the wire. <paramref name="Alternatives"/>: in a history page, an answer says how many other answers its
+/// user message has (the ones a regenerate replaced, listed by the alternatives endpoint); absent everywhere else.
+/// </summary>
+public sealed record MessageDto(
+    Guid Id, string Role, string Content, string Status, UsageDto? Usage, DateTimeOffset CreatedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Alternatives = null)
 {
     public static MessageDto From(MessageRecord message) => new(
         message.Id,
@@ -226,7 +252,8 @@ public sealed record MessageDto(Guid Id, string Role, string Content, string Sta
         message.Content,
         message.Status,
         message.PromptTokens is null ? null : new UsageDto(message.PromptTokens.Value, message.CompletionTokens ?? 0, message.PromptTokens.Value + (message.CompletionTokens ?? 0), message.CostNanousd is { } cost ? PriceTable.ToUsd(cost) : null),
-        message.CreatedAt);
+        message.CreatedAt,
+        message.Alternatives);
 }
 
 public sealed record BudgetSummary(decimal RemainingUsd);

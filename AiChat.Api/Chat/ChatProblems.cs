@@ -14,4 +14,6 @@ public static class ChatProblems
     public const string AgentStreamEnded = "agent_stream_ended";
     public const string ConversationBusy = "conversation_busy";
     public const string TooManyTurns = "too_many_turns";
+    public const string NotLastAnswer = "not_last_answer";
+    public const string RegenerateUnsupported = "regenerate_unsupported";
 }

@@ -25,6 +25,8 @@ public static class ConversationApi
         group.MapDelete("/{conversationId:guid}", DeleteAsync);
         group.MapPost("/{conversationId:guid}/messages", SendMessageAsync);
         group.MapGet("/{conversationId:guid}/messages", GetMessagesAsync);
+        group.MapPost("/{conversationId:guid}/messages/{messageId:guid}/regenerate", RegenerateAsync);
+        group.MapGet("/{conversationId:guid}/messages/{messageId:guid}/alternatives", GetAlternativesAsync);
 
         return app;
     }
@@ -156,6 +158,41 @@ public static class ConversationApi
         return await ChatApi.HistoryPageAsync(userId, conversationId, messages, limit, before, cancellationToken);
     }
 
+    /// <summary>
+    /// Answers the conversation's last answer's user message again, in a new turn charged like any other: the same JSON /
+    /// event-stream contract and Idempotency-Key as sending a message. The old answer stays as an alternative; only the
+    /// last current answer can be regenerated (409 <c>not_last_answer</c>), and not while its turn runs (409 <c>conversation_busy</c>).
+    /// </summary>
+    public static async Task<IResult> RegenerateAsync(
+        Guid conversationId, Guid messageId, HttpContext context, [AsParameters] ChatServices services, CancellationToken cancellationToken)
+    {
+        if (!ChatApi.TryReadIdempotencyKey(context.Request, out var key))
+        {
+            return ChatApi.InvalidIdempotencyKey();
+        }
+
+        var start = await services.Turns.RegenerateAsync(context.User.UserId(), conversationId, messageId, key, cancellationToken);
+        return await ChatApi.AnswerStartAsync(start, singleChat: false, context, services);
+    }
+
+    /// <summary>The other answers to the same user message as this answer, oldest first (a user message has none).</summary>
+    public static async Task<Results<Ok<AlternativesDto>, ProblemHttpResult>> GetAlternativesAsync(
+        Guid conversationId, Guid messageId, HttpContext context, ConversationStore store, MessageStore messages, CancellationToken cancellationToken)
+    {
+        var userId = context.User.UserId();
+        if (await messages.FindAsync(userId, conversationId, messageId, cancellationToken) is not { } message)
+        {
+            return await store.FindAsync(userId, conversationId, cancellationToken) is null
+                ? NotFound()
+                : Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such message in this conversation.");
+        }
+
+        var others = message.ReplyToId is { } userMessageId && message.Role == "assistant"
+            ? await messages.AnswersToAsync(conversationId, userMessageId, message.Id, cancellationToken)
+            : [];
+        return TypedResults.Ok(new AlternativesDto(others.Select(MessageDto.From).ToList()));
+    }
+
     private static ProblemHttpResult NotFound() => Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such conversation.");
 
     private static ProblemHttpResult? CheckTitle(string? title) =>
@@ -194,3 +231,5 @@ public sealed record ConversationDto(
 }
 
 public sealed record ConversationPage(IReadOnlyList<ConversationDto> Conversations, string? NextCursor);
+
+public sealed record AlternativesDto(IReadOnlyList<MessageDto> Alternatives);

@@ -25,6 +25,12 @@ public sealed record MessageRecord
     public long? CostNanousd { get; init; }
 
     public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>An assistant message's user message (the one it answers); null for a user message.</summary>
+    public Guid? ReplyToId { get; init; }
+
+    /// <summary>Read with the history only: for an assistant message, how many other answers its user message has.</summary>
+    public int? Alternatives { get; init; }
 }
 
 /// <summary>
@@ -37,7 +43,7 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
     internal const string Columns =
         """
         seq, id, turn_id AS TurnId, role, content, status, prompt_tokens AS PromptTokens, completion_tokens AS CompletionTokens,
-        cost_nanousd AS CostNanousd, created_at AS CreatedAt
+        cost_nanousd AS CostNanousd, created_at AS CreatedAt, reply_to_id AS ReplyToId
         """;
 
     /// <summary>The user's default conversation, as a condition on a messages row.</summary>
@@ -45,15 +51,42 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
 
     /// <summary>
     /// A conversation's current messages newest first (null: the user's default conversation), strictly older than
-    /// <paramref name="beforeSeq"/> (keyset: stable as new ones arrive). Only the user's own conversation answers.
+    /// <paramref name="beforeSeq"/> (keyset: stable as new ones arrive), each answer with its number of alternatives.
+    /// Only the user's own conversation answers.
     /// </summary>
     public async Task<IReadOnlyList<MessageRecord>> HistoryAsync(Guid userId, Guid? conversationId, long beforeSeq, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         var which = conversationId is null ? InDefaultConversation : "conversation_id = @conversationId";
         var rows = await connection.QueryAsync<MessageRecord>(new CommandDefinition(
-            $"SELECT {Columns} FROM messages WHERE {which} AND user_id = @userId AND replaced_by_id IS NULL AND seq < @beforeSeq ORDER BY seq DESC LIMIT @limit",
+            $"""
+            SELECT {Columns}, CASE WHEN role = 'assistant'
+                THEN (SELECT COUNT(*) FROM messages a WHERE a.reply_to_id = messages.reply_to_id AND a.id <> messages.id) END AS Alternatives
+            FROM messages WHERE {which} AND user_id = @userId AND replaced_by_id IS NULL AND seq < @beforeSeq ORDER BY seq DESC LIMIT @limit
+            """,
             new { userId, conversationId, beforeSeq, limit }, cancellationToken: cancellationToken));
+        return rows.AsList();
+    }
+
+    /// <summary>One message of one of the user's conversations; null when there is none with that id there (or it is another user's).</summary>
+    public async Task<MessageRecord?> FindAsync(Guid userId, Guid conversationId, Guid messageId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<MessageRecord>(new CommandDefinition(
+            $"SELECT {Columns} FROM messages WHERE id = @messageId AND conversation_id = @conversationId AND user_id = @userId",
+            new { userId, conversationId, messageId }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// The answers to a user message other than <paramref name="exceptId"/>, oldest first: the alternatives of that answer
+    /// (the ones a regenerate replaced, and the current one when <paramref name="exceptId"/> is a replaced one).
+    /// </summary>
+    public async Task<IReadOnlyList<MessageRecord>> AnswersToAsync(Guid conversationId, Guid userMessageId, Guid exceptId, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<MessageRecord>(new CommandDefinition(
+            $"SELECT {Columns} FROM messages WHERE reply_to_id = @userMessageId AND conversation_id = @conversationId AND id <> @exceptId ORDER BY seq",
+            new { conversationId, userMessageId, exceptId }, cancellationToken: cancellationToken));
         return rows.AsList();
     }
 

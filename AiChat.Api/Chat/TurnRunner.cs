@@ -12,15 +12,20 @@ public sealed record TurnWork(TurnRecord Turn, string Content, ActivityContext S
 /// <summary>
 /// Runs one stored turn to its end: the agent's events are batched, stored and announced to followers as they come, a
 /// heartbeat tells other instances the turn is alive (and brings cancel requests made there), and the end — completed,
-/// failed or cancelled — is stored once with the last events, the assistant's message and the budget left.
-/// The turn's work is traced as a child of the request that started it, so one trace shows the whole turn.
+/// failed or cancelled — is stored once with the last events, the assistant's message and the budget left. Then, when
+/// the turn completed its conversation's first exchange, the conversation gets a generated title (after the end was
+/// announced, so it never delays the answer). The turn's work is traced as a child of the request that started it,
+/// so one trace shows the whole turn.
 /// </summary>
 public sealed partial class TurnRunner(
     TurnStore store,
     TurnHub hub,
     AgentService agents,
+    TitleWriter titles,
+    ConversationStore conversations,
     Ledger ledger,
     IOptions<ChatOptions> options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<TurnRunner> logger)
 {
@@ -28,6 +33,17 @@ public sealed partial class TurnRunner(
 
     /// <param name="cancellation">Cancelled by a cancel request, or when the server stops (<paramref name="stopping"/>).</param>
     public async Task RunAsync(TurnWork work, CancellationTokenSource cancellation, CancellationToken stopping)
+    {
+        var answer = await RunTurnAsync(work, cancellation, stopping);
+        if (answer is not null && work.Turn.NeedsTitle)
+        {
+            // Optional work: it gives way as soon as the server begins to stop, where a turn gets a grace period.
+            await NameConversationAsync(work, answer, lifetime.ApplicationStopping);
+        }
+    }
+
+    /// <summary>Runs the turn and stores its end; the answer's text when it completed, else null.</summary>
+    private async Task<string?> RunTurnAsync(TurnWork work, CancellationTokenSource cancellation, CancellationToken stopping)
     {
         var turn = work.Turn;
         using var activity = Source.StartActivity("turn.run", ActivityKind.Internal, work.StartedBy);
@@ -40,7 +56,7 @@ public sealed partial class TurnRunner(
             if (stopping.IsCancellationRequested)
             {
                 await recorder.FailAsync([], new TurnFailure(StatusCodes.Status503ServiceUnavailable, ChatProblems.ShuttingDown, "The server was shutting down; send the message again."));
-                return;
+                return null;
             }
 
             var input = new TurnInput(turn.UserId, turn.Id, work.Content) { ConversationId = turn.ConversationId, UserMessageId = turn.UserMessageId };
@@ -62,13 +78,13 @@ public sealed partial class TurnRunner(
             {
                 case AgentEvent.Completed:
                     await recorder.CompleteAsync(said);
-                    return;
+                    return recorder.Text;
                 case AgentEvent.Failed failed:
                     await recorder.FailAsync(said, TurnFailure.Of(failed));
-                    return;
+                    return null;
                 case AgentEvent.Cancelled when !stopping.IsCancellationRequested:
                     await recorder.CancelAsync(said);
-                    return;
+                    return null;
             }
 
             cancellation.Token.ThrowIfCancellationRequested();
@@ -101,6 +117,43 @@ public sealed partial class TurnRunner(
             await heartbeat;
             hub.End(turn.Id);
         }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Names the turn's conversation with one metered LLM call, unless it was named meanwhile (a user's title is never
+    /// replaced, also when it is set while the call runs). A failure (budget, LLM error) leaves it unnamed and is logged.
+    /// </summary>
+    private async Task NameConversationAsync(TurnWork work, string answer, CancellationToken stopping)
+    {
+        var turn = work.Turn;
+        using var activity = Source.StartActivity("conversation.title", ActivityKind.Internal, work.StartedBy);
+        activity?.SetTag("aichat.turn_id", turn.Id);
+        try
+        {
+            if (await conversations.FindAsync(turn.UserId, turn.ConversationId, stopping) is not { TitleSource: null } conversation)
+            {
+                return;
+            }
+
+            var title = await titles.SuggestAsync(turn.UserId, turn.Id, conversation.Model, work.Content, answer, stopping);
+            if (title is null)
+            {
+                LogNoTitle(logger, turn.ConversationId, turn.Id);
+                return;
+            }
+
+            await conversations.SetGeneratedTitleAsync(turn.ConversationId, title, stopping);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error);
+            LogTitleFailed(logger, ex, turn.ConversationId, turn.Id);
+        }
     }
 
     private async Task HeartbeatAsync(Guid turnId, CancellationTokenSource turn, CancellationToken stop)
@@ -131,6 +184,12 @@ public sealed partial class TurnRunner(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat of turn {TurnId} failed")]
     private static partial void LogHeartbeatFailed(ILogger logger, Exception exception, Guid turnId);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId} got no title after turn {TurnId}")]
+    private static partial void LogTitleFailed(ILogger logger, Exception exception, Guid conversationId, Guid turnId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversation {ConversationId} got no title after turn {TurnId}: the model's answer had none")]
+    private static partial void LogNoTitle(ILogger logger, Guid conversationId, Guid turnId);
+
     /// <summary>What a turn has said so far, and how it ends: every event is stored before followers are woken.</summary>
     private sealed class Recorder(TurnRecord turn, TurnStore store, TurnHub hub, Ledger ledger, TimeProvider time)
     {
@@ -141,6 +200,9 @@ public sealed partial class TurnRunner(
         private int _completionTokens;
         private long? _costNanos;
         private bool _sawUsage;
+
+        /// <summary>What the assistant has said so far.</summary>
+        public string Text => _text.ToString();
 
         public async Task AppendAsync(IReadOnlyList<AgentEvent> batch)
         {

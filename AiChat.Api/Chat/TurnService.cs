@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using AiChat.Api.Agents;
 using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Chat;
@@ -28,24 +29,91 @@ public abstract record TurnStart
 
     /// <summary>The Idempotency-Key was used for a different message.</summary>
     public sealed record KeyReused : TurnStart;
+
+    /// <summary>A regenerate named a message that is not in the user's conversation; nothing was stored.</summary>
+    public sealed record MessageNotFound : TurnStart;
+
+    /// <summary>A regenerate named a message that is not the conversation's last current answer; nothing was stored.</summary>
+    public sealed record NotLastAnswer : TurnStart;
+
+    /// <summary>The agent's runtime cannot answer an earlier message again (Letta); nothing was stored.</summary>
+    public sealed record RegenerateUnsupported(string Runtime) : TurnStart;
 }
 
 /// <summary>
-/// Starts turns: the same Idempotency-Key attaches to the same turn, a place in the queue is taken before anything is
-/// stored, the turn with the user's message is stored in one transaction (one running turn per conversation, at most
-/// <see cref="ChatOptions.MaxConcurrentTurnsPerUser"/> per user), then queued with the trace context of the request
-/// that asked for it.
+/// Starts turns, for a new message or a regenerate of the last answer: the same Idempotency-Key attaches to the same
+/// turn, a place in the queue is taken before anything is stored, the turn is stored in one transaction (one running
+/// turn per conversation, at most <see cref="ChatOptions.MaxConcurrentTurnsPerUser"/> per user), then queued with the
+/// trace context of the request that asked for it.
 /// </summary>
-public sealed class TurnService(TurnStore store, ConversationStore conversations, TurnQueue queue, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
+public sealed class TurnService(
+    TurnStore store,
+    ConversationStore conversations,
+    MessageStore messages,
+    AgentService agents,
+    TurnQueue queue,
+    TurnHub hub,
+    IOptions<ChatOptions> options,
+    TimeProvider time)
 {
     /// <param name="conversationId">The conversation; null for the user's default one (the single-chat endpoints), made if it is missing.</param>
-    public async Task<TurnStart> StartAsync(Guid userId, Guid? conversationId, string content, string? idempotencyKey, CancellationToken cancellationToken)
+    public Task<TurnStart> StartAsync(Guid userId, Guid? conversationId, string content, string? idempotencyKey, CancellationToken cancellationToken)
     {
         // A key names one request: the same text sent to another conversation is another request.
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(conversationId is null ? content : $"{conversationId}\n{content}")));
-        if (idempotencyKey is not null && await store.FindByIdempotencyKeyAsync(userId, idempotencyKey, cancellationToken) is { } earlier)
+        var hash = Hash(conversationId is null ? content : $"{conversationId}\n{content}");
+        var turn = NewTurn(userId, idempotencyKey, hash, Guid.CreateVersion7());
+        return StartAsync(turn, content, async (started, max) =>
         {
-            return Attach(earlier, hash);
+            try
+            {
+                return await store.CreateAsync(turn, conversationId, content, started, max, cancellationToken);
+            }
+            catch (ConversationNotFoundException) when (conversationId is null)
+            {
+                // The default conversation was deleted: the single-chat endpoints start a new one.
+                await conversations.EnsureDefaultAsync(userId, time.GetUtcNow(), cancellationToken);
+                return await store.CreateAsync(turn, conversationId, content, started, max, cancellationToken);
+            }
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Answers the user message of <paramref name="answerId"/> again, in a new turn, when that is the conversation's
+    /// last current answer and its turn has ended; the old answer stays as an alternative. Nothing is stored when the
+    /// runtime cannot regenerate (Letta keeps its own history).
+    /// </summary>
+    public async Task<TurnStart> RegenerateAsync(Guid userId, Guid conversationId, Guid answerId, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        // Distinct from any message sent: a key used for a send and then for a regenerate is reused for another request.
+        var hash = Hash($"regenerate\n{conversationId}\n{answerId}");
+        if (await messages.FindAsync(userId, conversationId, answerId, cancellationToken) is not { } answer)
+        {
+            return await conversations.FindAsync(userId, conversationId, cancellationToken) is null ? new TurnStart.NotFound() : new TurnStart.MessageNotFound();
+        }
+
+        // Cheap refusals first; the transaction checks again that it is still the last answer.
+        if (answer is not { Role: "assistant", ReplyToId: { } userMessageId }
+            || await messages.FindAsync(userId, conversationId, userMessageId, cancellationToken) is not { } question)
+        {
+            return new TurnStart.NotLastAnswer();
+        }
+
+        var agent = await agents.GetAsync(userId, cancellationToken);
+        if (!agents.RuntimeFor(agent).CanRegenerate)
+        {
+            return new TurnStart.RegenerateUnsupported(agent.Runtime);
+        }
+
+        var turn = NewTurn(userId, idempotencyKey, hash, userMessageId) with { ConversationId = conversationId };
+        return await StartAsync(turn, question.Content, (started, max) => store.RegenerateAsync(turn, answerId, started, max, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Takes a place in the queue, stores the turn (<paramref name="create"/>: null when its key was taken meanwhile), and queues it.</summary>
+    private async Task<TurnStart> StartAsync(TurnRecord turn, string content, Func<StoredEvent, int, Task<TurnRecord?>> create, CancellationToken cancellationToken)
+    {
+        if (turn.IdempotencyKey is not null && await store.FindByIdempotencyKeyAsync(turn.UserId, turn.IdempotencyKey, cancellationToken) is { } earlier)
+        {
+            return Attach(earlier, turn.RequestHash!);
         }
 
         if (!queue.TryReserve())
@@ -53,48 +121,17 @@ public sealed class TurnService(TurnStore store, ConversationStore conversations
             return new TurnStart.QueueFull();
         }
 
-        var turn = new TurnRecord
-        {
-            Id = Guid.CreateVersion7(),
-            UserId = userId,
-            Status = TurnStatus.Running,
-            IdempotencyKey = idempotencyKey,
-            RequestHash = hash,
-            UserMessageId = Guid.CreateVersion7(),
-            AssistantMessageId = Guid.CreateVersion7(),
-            CreatedAt = Microseconds(time.GetUtcNow()),
-            LastEventSeq = 1,
-        };
         var started = TurnEvents.Create(1, TurnEvents.Started, new TurnStartedData(turn.Id, turn.UserMessageId, turn.AssistantMessageId));
         var max = Math.Max(1, options.Value.MaxConcurrentTurnsPerUser);
         TurnRecord? created;
         try
         {
-            try
-            {
-                created = await store.CreateAsync(turn, conversationId, content, started, max, cancellationToken);
-            }
-            catch (ConversationNotFoundException) when (conversationId is null)
-            {
-                // The default conversation was deleted: the single-chat endpoints start a new one.
-                await conversations.EnsureDefaultAsync(userId, time.GetUtcNow(), cancellationToken);
-                created = await store.CreateAsync(turn, conversationId, content, started, max, cancellationToken);
-            }
+            created = await create(started, max);
         }
-        catch (TurnConflictException)
+        catch (Exception ex) when (Refusal(ex, max) is { } refused)
         {
             queue.Unreserve();
-            return new TurnStart.Busy();
-        }
-        catch (TooManyTurnsException)
-        {
-            queue.Unreserve();
-            return new TurnStart.TooManyTurns(max);
-        }
-        catch (ConversationNotFoundException)
-        {
-            queue.Unreserve();
-            return new TurnStart.NotFound();
+            return refused;
         }
         catch
         {
@@ -106,8 +143,8 @@ public sealed class TurnService(TurnStore store, ConversationStore conversations
         {
             // Another request with the same key stored its turn first: attach to that one.
             queue.Unreserve();
-            var winner = await store.FindByIdempotencyKeyAsync(userId, idempotencyKey!, cancellationToken);
-            return winner is null ? new TurnStart.KeyReused() : Attach(winner, hash);
+            var winner = await store.FindByIdempotencyKeyAsync(turn.UserId, turn.IdempotencyKey!, cancellationToken);
+            return winner is null ? new TurnStart.KeyReused() : Attach(winner, turn.RequestHash!);
         }
 
         hub.Track(created.Id);
@@ -123,6 +160,31 @@ public sealed class TurnService(TurnStore store, ConversationStore conversations
 
         return new TurnStart.Started(created);
     }
+
+    private TurnRecord NewTurn(Guid userId, string? idempotencyKey, string hash, Guid userMessageId) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        UserId = userId,
+        Status = TurnStatus.Running,
+        IdempotencyKey = idempotencyKey,
+        RequestHash = hash,
+        UserMessageId = userMessageId,
+        AssistantMessageId = Guid.CreateVersion7(),
+        CreatedAt = Microseconds(time.GetUtcNow()),
+        LastEventSeq = 1,
+    };
+
+    /// <summary>What a store's refusal means for the caller; null for an exception that is not a refusal.</summary>
+    private static TurnStart? Refusal(Exception exception, int max) => exception switch
+    {
+        TurnConflictException => new TurnStart.Busy(),
+        TooManyTurnsException => new TurnStart.TooManyTurns(max),
+        ConversationNotFoundException => new TurnStart.NotFound(),
+        NotLastAnswerException => new TurnStart.NotLastAnswer(),
+        _ => null,
+    };
+
+    private static string Hash(string request) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request)));
 
     private static TurnStart Attach(TurnRecord earlier, string hash) =>
         earlier.RequestHash == hash ? new TurnStart.Existing(earlier) : new TurnStart.KeyReused();

@@ -61,7 +61,7 @@ public sealed record TurnRecord
 
     public bool IsFinished => Status != TurnStatus.Running;
 
-    /// <summary>Not stored: set when the turn was created, true when it is its conversation's first exchange and no title was set.</summary>
+    /// <summary>Not stored: set when the turn was created, true when no title was set and no answer of its conversation has completed yet.</summary>
     public bool NeedsTitle { get; init; }
 
     /// <summary>The stored failure of a failed or cancelled turn.</summary>
@@ -104,9 +104,22 @@ public sealed class TooManyTurnsException() : Exception("The user has as many tu
 /// <summary>The conversation a turn was asked for is not the user's (or does not exist).</summary>
 public sealed class ConversationNotFoundException() : Exception("No such conversation.");
 
+/// <summary>The answer a regenerate was asked for is not its conversation's last current answer (nothing was stored).</summary>
+public sealed class NotLastAnswerException() : Exception("Only the conversation's last answer can be regenerated.");
+
 /// <summary>Turns and their recorded events, on SQLite or Postgres; a turn's messages are written with it.</summary>
 public sealed class TurnStore(AiChatDb db)
 {
+    /// <summary>
+    /// Ends the statement that updates the turn's conversation (<c>@conversation</c>): whether the turn, if it completes,
+    /// should name it: no title is set, and no answer in it has completed yet (its first completed exchange).
+    /// </summary>
+    private const string ReturningNeedsTitle =
+        """
+        RETURNING CASE WHEN title_source IS NULL AND NOT EXISTS (
+            SELECT 1 FROM messages d WHERE d.conversation_id = @conversation AND d.role = 'assistant' AND d.status = 'complete') THEN 1 ELSE 0 END
+        """;
+
     private const string TurnColumns =
         """
         id, user_id AS UserId, agent_id AS AgentId, conversation_id AS ConversationId, status, idempotency_key AS IdempotencyKey, request_hash AS RequestHash,
@@ -182,14 +195,14 @@ public sealed class TurnStore(AiChatDb db)
         }
 
         var needsTitle = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            """
+            $"""
             INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id)
             VALUES (@UserMessageId, @UserId, @conversation, @Id, 'user', @content, @complete, @CreatedAt, NULL),
                    (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId);
             INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@Id, @seq, @event, @data, @CreatedAt);
             UPDATE conversations SET message_count = message_count + 2, last_message_at = @assistantAt, activity_at = @assistantAt
             WHERE id = @conversation
-            RETURNING CASE WHEN title_source IS NULL AND message_count = 2 THEN 1 ELSE 0 END;
+            {ReturningNeedsTitle};
             """,
             new
             {
@@ -200,6 +213,92 @@ public sealed class TurnStore(AiChatDb db)
             transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return turn with { ConversationId = conversation, NeedsTitle = needsTitle };
+    }
+
+    /// <summary>
+    /// Stores a regenerate of <paramref name="answerId"/> in the turn's conversation, in one transaction: the new turn for
+    /// the same user message (<see cref="TurnRecord.UserMessageId"/>), its assistant placeholder, the old answer marked as
+    /// replaced by it (an alternative from now on), the conversation's activity (its message count stays), and the
+    /// <c>turn.started</c> event. Refused, with nothing stored, when the answer is not the conversation's last current
+    /// message (<see cref="NotLastAnswerException"/>), when a turn runs in the conversation (<see cref="TurnConflictException"/>),
+    /// when the user has <paramref name="maxRunning"/> turns running (<see cref="TooManyTurnsException"/>), or when the
+    /// answer is not in the user's conversation (<see cref="ConversationNotFoundException"/>). Returns null when the
+    /// idempotency key is already taken.
+    /// </summary>
+    public async Task<TurnRecord?> RegenerateAsync(TurnRecord turn, Guid answerId, StoredEvent started, int maxRunning, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var postgres = db.Provider == StoreProvider.Postgres;
+        using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            $"""
+            {(postgres ? "SELECT id FROM agents WHERE user_id = @UserId FOR UPDATE;" : "")}
+            SELECT m.seq AS Seq, m.role AS Role, m.reply_to_id AS ReplyToId, m.replaced_by_id AS ReplacedById,
+                (SELECT MAX(l.seq) FROM messages l WHERE l.conversation_id = m.conversation_id AND l.replaced_by_id IS NULL) AS LastSeq,
+                (SELECT COUNT(*) FROM turns r WHERE r.conversation_id = m.conversation_id AND r.status = 'running') AS RunningHere,
+                (SELECT COUNT(*) FROM turns r WHERE r.user_id = @UserId AND r.status = 'running') AS Running,
+                (SELECT COUNT(*) FROM agents WHERE user_id = @UserId) AS Agents
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.id = @answerId AND m.conversation_id = @ConversationId AND c.user_id = @UserId;
+            """,
+            new { turn.UserId, turn.ConversationId, answerId }, transaction, cancellationToken: cancellationToken)))
+        {
+            if (postgres)
+            {
+                await results.ReadAsync<Guid>();
+            }
+
+            var answer = await results.ReadSingleOrDefaultAsync<AnswerState>();
+            Exception? refusal = answer is null ? new ConversationNotFoundException()
+                : answer.Agents == 0 ? new Agents.AgentNotFoundException()
+                : !answer.IsLastAnswerTo(turn.UserMessageId) ? new NotLastAnswerException()
+                : answer.RunningHere > 0 ? new TurnConflictException()
+                : answer.Running >= maxRunning ? new TooManyTurnsException()
+                : null;
+            if (refusal is not null)
+            {
+                await transaction.RollbackAsync(cancellationToken);
+                throw refusal;
+            }
+        }
+
+        bool needsTitle;
+        try
+        {
+            needsTitle = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+                $"""
+                INSERT INTO turns (id, user_id, agent_id, conversation_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
+                SELECT @Id, @UserId, a.id, @conversation, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq
+                FROM agents a WHERE a.user_id = @UserId;
+                INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id)
+                VALUES (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId);
+                UPDATE messages SET replaced_by_id = @AssistantMessageId WHERE id = @answerId;
+                INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@Id, @seq, @event, @data, @CreatedAt);
+                UPDATE conversations SET last_message_at = @assistantAt, activity_at = @assistantAt
+                WHERE id = @conversation
+                {ReturningNeedsTitle};
+                """,
+                new
+                {
+                    turn.Id, turn.UserId, conversation = turn.ConversationId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId,
+                    turn.AssistantMessageId, turn.CreatedAt, answerId, streaming = MessageStatus.Streaming, assistantAt = turn.CreatedAt.AddTicks(10),
+                    seq = started.Seq, @event = started.Event, data = started.Data,
+                },
+                transaction, cancellationToken: cancellationToken));
+        }
+        catch (Exception ex) when (DbErrors.IsUniqueViolation(ex))
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            if (turn.IdempotencyKey is not null && await FindByIdempotencyKeyAsync(turn.UserId, turn.IdempotencyKey, cancellationToken) is not null)
+            {
+                return null;
+            }
+
+            throw new TurnConflictException();
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return turn with { NeedsTitle = needsTitle };
     }
 
     public async Task<TurnRecord?> FindAsync(Guid turnId, Guid userId, CancellationToken cancellationToken)
@@ -379,6 +478,30 @@ public sealed class TurnStore(AiChatDb db)
 
         return (sql.Append(";\n").ToString(), parameters);
     }
+}
+
+/// <summary>What a regenerate checks of the answer it replaces, read in its transaction.</summary>
+internal sealed record AnswerState
+{
+    public long Seq { get; init; }
+
+    public string Role { get; init; } = "";
+
+    public Guid? ReplyToId { get; init; }
+
+    public Guid? ReplacedById { get; init; }
+
+    /// <summary>The position of the conversation's last current message.</summary>
+    public long? LastSeq { get; init; }
+
+    public long RunningHere { get; init; }
+
+    public long Running { get; init; }
+
+    public long Agents { get; init; }
+
+    /// <summary>Whether it is the conversation's last current message, an answer to that user message (so it may be regenerated).</summary>
+    public bool IsLastAnswerTo(Guid userMessageId) => Role == "assistant" && ReplyToId == userMessageId && ReplacedById is null && Seq == LastSeq;
 }
 
 /// <summary>A turn and its two messages as stored.</summary>

@@ -99,6 +99,7 @@ public sealed class BudgetApiTests : IAsyncLifetime
         await using var api = PricedApi().WithSetting("Billing:DefaultBudgetUsd", "0.0015");
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
+        await ChatTests.NameDefaultConversationAsync(client, pair.AccessToken); // the figures are the turns' own: no title call
         _llm.DefaultReply = FakeReply.Text("fine", promptTokens: 200, completionTokens: 300);
 
         var outcomes = new List<HttpStatusCode>();
@@ -121,6 +122,7 @@ public sealed class BudgetApiTests : IAsyncLifetime
         await using var api = PricedApi();
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
+        await ChatTests.NameDefaultConversationAsync(client, pair.AccessToken); // the figures are the turns' own: no title call
         _llm.DefaultReply = FakeReply.Text("priced answer", promptTokens: 1000, completionTokens: 100);
 
         var (_, reader) = await SseReader.OpenAsync(client, SseReader.Send(pair.AccessToken, "first"));

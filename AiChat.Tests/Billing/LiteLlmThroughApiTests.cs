@@ -68,6 +68,7 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
     public async Task TurnsGoThroughLiteLlmWithTheUsersOwnKey()
     {
         var pair = await _client.RegisterAsync();
+        await ChatTests.NameDefaultConversationAsync(_client, pair.AccessToken); // the turn's own call only: no title call
         var key = _liteLlm.Keys.Single(k => k.UserId == pair.UserId.ToString()).Raw;
         _liteLlm.QueueReply("Hello through LiteLLM", promptTokens: 10, completionTokens: 5);
 
@@ -83,6 +84,7 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
     public async Task TheCostLiteLlmReportsIsWhatTheLedgerRecords()
     {
         var pair = await _client.RegisterAsync();
+        await ChatTests.NameDefaultConversationAsync(_client, pair.AccessToken); // the turn's own cost only: no title call
         _liteLlm.PromptTokenPriceUsd = 0.000001m;
         _liteLlm.CompletionTokenPriceUsd = 0.000002m;
         _liteLlm.QueueReply("priced by LiteLLM", promptTokens: 10, completionTokens: 5);

@@ -364,6 +364,17 @@ public sealed class ChatTests
         return (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("messages").EnumerateArray().ToList();
     }
 
+    /// <summary>
+    /// Names the user's default conversation, so its first exchange makes no title call: for tests that count a turn's
+    /// own model calls, costs or store round trips (the title call is a separate, later call).
+    /// </summary>
+    internal static async Task NameDefaultConversationAsync(HttpClient client, string accessToken, string title = "Named by the test")
+    {
+        var list = await (await client.GetWithTokenAsync("/api/v1/conversations", accessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var id = list.GetProperty("conversations").EnumerateArray().Single(c => c.GetProperty("is_default").GetBoolean()).GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await client.SendWithTokenAsync(HttpMethod.Patch, $"/api/v1/conversations/{id}", accessToken, new { title })).StatusCode);
+    }
+
     internal static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, TimeSpan? timeout = null) where T : class
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
@@ -380,7 +391,7 @@ public sealed class ChatTests
     }
 }
 
-/// <summary>A model that streams a known text one word at a time, slowly.</summary>
+/// <summary>A model that streams a known text one word at a time, slowly; a conversation's title request it answers at once.</summary>
 public sealed class SlowStreamingClient(int words, TimeSpan delay) : IChatClient
 {
     public string FullText { get; } = string.Join(" ", Enumerable.Range(1, words).Select(i => $"word{i}"));
@@ -390,6 +401,16 @@ public sealed class SlowStreamingClient(int words, TimeSpan delay) : IChatClient
 
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        if (TitleRequests.Is(messages))
+        {
+            await foreach (var update in TitleRequests.AnswerAsync("A slow title"))
+            {
+                yield return update;
+            }
+
+            yield break;
+        }
+
         var parts = FullText.Split(' ');
         for (var i = 0; i < parts.Length; i++)
         {

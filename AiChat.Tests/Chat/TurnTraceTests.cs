@@ -47,15 +47,15 @@ public sealed class TurnTraceTests
         Assert.Equal(ActivityKind.Server, server.Kind);
         Assert.Equal(callerSpan, server.ParentSpanId);
         Assert.Equal("/api/v1/chat/message", server.GetTagItem("http.route"));
-        // The offline model calls the memory tool, then answers: two model calls.
-        Assert.Equal(2, turnSpans.Count(span => span.Source.Name == ExtensionsAiSource && span.OperationName.StartsWith("chat", StringComparison.Ordinal)));
+        // The offline model calls the memory tool, then answers: two model calls; then the conversation's title: a third.
+        Assert.Equal(3, turnSpans.Count(span => span.Source.Name == ExtensionsAiSource && span.OperationName.StartsWith("chat", StringComparison.Ordinal)));
         var outside = turnSpans.Where(span => !InRequest(span, server, all)).ToList();
         Assert.True(outside.Count == 0,
             $"{outside.Count} of the turn's {turnSpans.Count} spans are neither descendants of the request's span ({server.TraceId}/{server.SpanId}) nor linked to it:\n"
             + string.Join("\n", outside.Select(Line)));
     }
 
-    /// <summary>Waits until the request's server span, the turn's two model calls, and every span of the turn have ended.</summary>
+    /// <summary>Waits until the request's server span, the turn's three model calls, and every span of the turn have ended.</summary>
     private static async Task<(Activity Server, List<Activity> Turn, Activity[] All)> WaitForTurnAsync(Spans spans, OpenSpans open, ActivityTraceId callerTrace, DateTime sentAt)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
@@ -64,7 +64,7 @@ public sealed class TurnTraceTests
             var all = spans.Snapshot();
             var server = all.FirstOrDefault(span => span.TraceId == callerTrace && span.Kind == ActivityKind.Server);
             var turn = all.Where(span => span.StartTimeUtc >= sentAt && IsTurnWork(span.Source.Name)).ToList();
-            if (server is not null && open.Count == 0 && turn.Count(span => span.Source.Name == ExtensionsAiSource) >= 2)
+            if (server is not null && open.Count == 0 && turn.Count(span => span.Source.Name == ExtensionsAiSource) >= 3)
             {
                 return (server, turn, all);
             }

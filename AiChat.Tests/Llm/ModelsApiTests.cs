@@ -118,6 +118,7 @@ public sealed class ModelsApiTests(PostgresServer postgres)
             .WithSetting("Llm:MaxOutputTokens", "300"), provider);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
+        await ChatTests.NameDefaultConversationAsync(client, pair.AccessToken); // the turn's own call only: no title call
         var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
 
         var turn = await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "hello")), TestContext.Current.CancellationToken);

@@ -45,6 +45,8 @@ public sealed class RoundTripTests(PostgresServer postgres)
 
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
+        // Both conversations are named: the title call runs after a first exchange and is not part of the turn.
+        await ChatTests.NameDefaultConversationAsync(client, pair.AccessToken);
         var conversationId = await Conversations.CreateIdAsync(client, pair.AccessToken, "measured");
         using var counter = new StoreRoundTrips(api.Services.GetRequiredService<AiChatDb>());
 

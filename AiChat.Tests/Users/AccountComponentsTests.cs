@@ -27,7 +27,7 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
         + "agent:{id:s,runtime:s,model:s,created_at:s,blocks:[{label:s,value:s,limit:n,description:s,updated_at:s}],archival_passages:[{id:s,content:s,created_at:s,turn_id:null,conversation_id:null}],memory_changes:[]},"
         + "billing:{budget:{max_budget_usd:n,personal_limit_usd:null,effective_limit_usd:n,spent_usd:n,reserved_usd:n,remaining_usd:n,duration:s,period_start:s,resets_at:s},"
         + "usage_by_day:[{key:s,cost_usd:n,prompt_tokens:n,completion_tokens:n,calls:n}]},"
-        + "conversation:{conversations:[{id:s,title:null,model:null,archived:b,is_default:b,created_at:s,last_message_at:s,"
+        + "conversation:{conversations:[{id:s,title:s,model:null,archived:b,is_default:b,created_at:s,last_message_at:s,"
         + "messages:[{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:null,created_at:s}|{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:{prompt_tokens:n,completion_tokens:n,total_tokens:n,cost_usd:n},created_at:s}]}]}}";
 
     private const string EmptyExportShape =
@@ -78,6 +78,8 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
         var turn = SseReader.Send(pair.AccessToken, "Hello, my name is Ana");
         turn.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(turn, TestContext.Current.CancellationToken)).StatusCode);
+        await ChatTests.WaitForAsync(async () =>
+            (await GetJsonAsync(client, "/api/v1/conversations", pair.AccessToken)).GetProperty("conversations")[0].GetProperty("title").GetString());
 
         Assert.Equal(HealthyJson, await GetTextAsync(client, "/api/v1/user/health", pair.AccessToken));
         var export = await GetJsonAsync(client, "/api/v1/user/export", pair.AccessToken);
