@@ -31,7 +31,8 @@ public static class SearchSnippet
 
     /// <summary>
     /// A <c>ts_headline</c> of the translated message as <c>snippet()</c> gives it: '&lt;' and '&gt;' back, and '…' on a
-    /// side where the excerpt does not reach the message's end (ts_headline picks one stretch without saying where it was cut).
+    /// side where the excerpt does not reach the message's end (ts_headline picks one stretch without saying where it was
+    /// cut); punctuation it left off an end of the message with no word beyond is put back.
     /// </summary>
     public static string FromHeadline(string headline, string content)
     {
@@ -44,9 +45,9 @@ public static class SearchSnippet
             return excerpt;
         }
 
-        var cutBefore = !string.IsNullOrWhiteSpace(source[..at]);
-        var cutAfter = !string.IsNullOrWhiteSpace(source[(at + plain.Length)..]);
-        return (cutBefore ? Ellipsis : "") + excerpt + (cutAfter ? Ellipsis : "");
+        var before = source[..at];
+        var after = source[(at + plain.Length)..];
+        return (HasWord(before) ? Ellipsis : before.TrimStart()) + excerpt + (HasWord(after) ? Ellipsis : after.TrimEnd());
     }
 
     /// <summary>
@@ -82,4 +83,6 @@ public static class SearchSnippet
         html.Append(Encoder.Encode(marked[from..]));
         return open ? html.Append("</mark>").ToString() : html.ToString();
     }
+
+    private static bool HasWord(string text) => text.Any(char.IsLetterOrDigit);
 }
