@@ -30,6 +30,7 @@ app.MapAdminApi();
 app.MapAgentApi();
 app.MapChatApi();
 app.MapConversationApi();
+app.MapSearchApi();
 app.MapBudgetApi();
 app.MapModelsApi();
 app.MapLlmProxy();

@@ -33,6 +33,41 @@ public sealed record MessageRecord
     public int? Alternatives { get; init; }
 }
 
+/// <summary>A message a search found: where it is, how it scored, and an excerpt with its matches marked (<see cref="SearchSnippet"/>).</summary>
+public sealed record SearchHitRecord
+{
+    public long Seq { get; init; }
+
+    public Guid Id { get; init; }
+
+    public Guid ConversationId { get; init; }
+
+    public string? ConversationTitle { get; init; }
+
+    public string Role { get; init; } = "";
+
+    public string Content { get; init; } = "";
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>How many of the search's words the message has.</summary>
+    public long Words { get; init; }
+
+    /// <summary>How many times they occur in it.</summary>
+    public long Occurrences { get; init; }
+
+    public string Snippet { get; init; } = "";
+
+    public SearchPosition Position => new(Words, Occurrences, Seq);
+}
+
+/// <summary>Where a hit stands in a search's order, best first: the keyset the next page continues after.</summary>
+public readonly record struct SearchPosition(long Words, long Occurrences, long Seq)
+{
+    /// <summary>Ahead of every hit: the first page.</summary>
+    public static SearchPosition Start => new(long.MaxValue, long.MaxValue, long.MaxValue);
+}
+
 /// <summary>
 /// The transcripts, which Chat owns: the messages table on SQLite or Postgres, one transcript per conversation, paged for
 /// the history, and read by the agents through <see cref="ITranscript"/> (recent messages for the context, counts, search).
@@ -129,29 +164,89 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
 
     public async Task<IReadOnlyList<TranscriptHit>> SearchAsync(Guid userId, string query, int limit, CancellationToken cancellationToken)
     {
-        var terms = FullText.Terms(query);
+        var hits = await SearchPageAsync(userId, FullText.Terms(query), SearchPosition.Start, limit, cancellationToken);
+        return hits.Select(h => new TranscriptHit(h.ConversationId, h.ConversationTitle, h.Id, h.Role, h.Content, h.CreatedAt)).ToList();
+    }
+
+    /// <summary>
+    /// A page of the user's current messages in all of their conversations that contain any of <paramref name="terms"/>,
+    /// best first, strictly after <paramref name="after"/>. Best is how many of the words a message has, then how often
+    /// they occur in it, then the newest: a score of the message and the query alone (unlike bm25, which moves with
+    /// everything else in the index), so a cursor's position stays valid while messages come and go and the same query
+    /// pages without duplicates or gaps. Each hit carries an excerpt with its matches marked (<see cref="SearchSnippet"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<SearchHitRecord>> SearchPageAsync(
+        Guid userId, IReadOnlyList<string> terms, SearchPosition after, int limit, CancellationToken cancellationToken)
+    {
         if (terms.Count == 0)
         {
             return [];
         }
 
-        await using var connection = await db.OpenAsync(cancellationToken);
-        var sql = db.Provider == StoreProvider.Postgres
-            ? """
-              SELECT m.conversation_id AS ConversationId, c.title AS ConversationTitle, m.id, m.role, m.content, m.created_at AS CreatedAt
-              FROM messages m JOIN conversations c ON c.id = m.conversation_id
-              WHERE m.user_id = @userId AND m.search @@ to_tsquery('english', @tsquery)
-              ORDER BY ts_rank(m.search, to_tsquery('english', @tsquery)) DESC, m.seq DESC LIMIT @limit
-              """
-            : """
-              SELECT m.conversation_id AS ConversationId, c.title AS ConversationTitle, m.id, m.role, m.content, m.created_at AS CreatedAt
-              FROM messages_fts f JOIN messages m ON m.seq = f.rowid JOIN conversations c ON c.id = m.conversation_id
-              WHERE messages_fts MATCH @match AND m.user_id = @userId
-              ORDER BY f.rank, m.seq DESC LIMIT @limit
-              """;
         var (tsquery, match) = FullText.Query(terms);
-        var rows = await connection.QueryAsync<TranscriptHit>(new CommandDefinition(sql, new { userId, limit, tsquery, match }, cancellationToken: cancellationToken));
-        return rows.AsList();
+        var parameters = new DynamicParameters(new { userId, limit, afterWords = after.Words, afterOccurrences = after.Occurrences, afterSeq = after.Seq });
+        string sql;
+        if (db.Provider == StoreProvider.Postgres)
+        {
+            // ts_headline drops what its parser reads as tags: '<' and '>' go through it as control characters.
+            parameters.AddDynamicParams(new
+            {
+                tsquery, words = string.Join(' ', terms), terms = terms.ToArray(),
+                headline = $"StartSel={SearchSnippet.MarkStart},StopSel={SearchSnippet.MarkEnd},MaxWords=20,MinWords=8",
+                translateFrom = SearchSnippet.HeadlineFrom, translateTo = SearchSnippet.HeadlineTo,
+            });
+            sql = """
+                WITH q AS (SELECT to_tsquery('english', @tsquery) AS query, tsvector_to_array(to_tsvector('english', @words)) AS lexemes),
+                term AS (SELECT tsvector_to_array(to_tsvector('english', t)) AS lexemes FROM unnest(@terms) t),
+                page AS (
+                    SELECT * FROM (
+                        SELECT m.seq, m.id, m.conversation_id, m.role, m.content, m.created_at,
+                               (SELECT count(*) FROM term WHERE term.lexemes && tsvector_to_array(m.search)) AS words,
+                               (SELECT COALESCE(sum(cardinality(u.positions)), 0) FROM unnest(m.search) u WHERE u.lexeme = ANY(q.lexemes)) AS occurrences
+                        FROM messages m CROSS JOIN q
+                        WHERE m.user_id = @userId AND m.replaced_by_id IS NULL AND m.search @@ q.query
+                    ) scored
+                    WHERE (words, occurrences, seq) < (@afterWords, @afterOccurrences, @afterSeq)
+                    ORDER BY words DESC, occurrences DESC, seq DESC LIMIT @limit
+                )
+                SELECT p.seq, p.id, p.conversation_id AS ConversationId, c.title AS ConversationTitle, p.role, p.content, p.created_at AS CreatedAt,
+                       p.words, p.occurrences,
+                       ts_headline('english', translate(p.content, @translateFrom, @translateTo), q.query, @headline) AS snippet
+                FROM page p JOIN conversations c ON c.id = p.conversation_id CROSS JOIN q
+                ORDER BY p.words DESC, p.occurrences DESC, p.seq DESC
+                """;
+        }
+        else
+        {
+            // A word's own MATCH once per term (SQLite evaluates each IN list once); the marks highlight() leaves count its occurrences.
+            parameters.AddDynamicParams(new { match, markStart = SearchSnippet.MarkStart.ToString(), markEnd = SearchSnippet.MarkEnd.ToString(), ellipsis = SearchSnippet.Ellipsis });
+            var words = string.Join(" + ", terms.Select((term, i) =>
+            {
+                parameters.Add($"term{i}", FullText.Phrase(term));
+                return $"(m.seq IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH @term{i}))";
+            }));
+            sql = $"""
+                WITH found AS (
+                    SELECT m.seq, {words} AS words, highlight(messages_fts, 0, @markStart, @markEnd) AS marked
+                    FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
+                    WHERE messages_fts MATCH @match AND m.user_id = @userId AND m.replaced_by_id IS NULL
+                ),
+                page AS (
+                    SELECT * FROM (SELECT seq, words, length(marked) - length(replace(marked, @markStart, '')) AS occurrences FROM found) scored
+                    WHERE (words, occurrences, seq) < (@afterWords, @afterOccurrences, @afterSeq)
+                    ORDER BY words DESC, occurrences DESC, seq DESC LIMIT @limit
+                )
+                SELECT p.seq, m.id, m.conversation_id AS ConversationId, c.title AS ConversationTitle, m.role, m.content, m.created_at AS CreatedAt,
+                       p.words, p.occurrences, snippet(messages_fts, 0, @markStart, @markEnd, @ellipsis, 12) AS snippet
+                FROM page p JOIN messages_fts ON messages_fts.rowid = p.seq JOIN messages m ON m.seq = p.seq JOIN conversations c ON c.id = m.conversation_id
+                WHERE messages_fts MATCH @match
+                ORDER BY p.words DESC, p.occurrences DESC, p.seq DESC
+                """;
+        }
+
+        await using var connection = await db.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<SearchHitRecord>(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken));
+        return db.Provider == StoreProvider.Postgres ? rows.Select(h => h with { Snippet = SearchSnippet.FromHeadline(h.Snippet, h.Content) }).ToList() : rows.AsList();
     }
 
     public async Task<long> LastSeqAsync(Guid conversationId, CancellationToken cancellationToken)

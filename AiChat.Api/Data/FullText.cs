@@ -11,7 +11,10 @@ public static partial class FullText
 
     /// <summary>Any of the words matches: a Postgres tsquery (stemmed by to_tsquery) and an FTS5 MATCH of quoted terms.</summary>
     public static (string TsQuery, string Match) Query(IReadOnlyList<string> terms) =>
-        (string.Join(" | ", terms), string.Join(" OR ", terms.Select(t => $"\"{t}\"")));
+        (string.Join(" | ", terms), string.Join(" OR ", terms.Select(Phrase)));
+
+    /// <summary>One term as an FTS5 MATCH of just that word (a quoted phrase: never read as syntax).</summary>
+    public static string Phrase(string term) => $"\"{term}\"";
 
     [GeneratedRegex(@"[\p{L}\p{N}]+", RegexOptions.CultureInvariant)]
     private static partial Regex WordPattern();
