@@ -251,6 +251,23 @@ public sealed class LettaStreamParserTests
     }
 
     [Fact]
+    public async Task AStreamThatClosesRightAfterACancelledStopReasonEndsTheTurnAsCancelled()
+    {
+        // A foreground cancel (contracts/letta-conversations.md §4 d): Python's json.dumps spacing, then the stream closes with no [DONE].
+        var events = await ParseAsync(
+            """
+            data: {"id":"message-b2","message_type":"assistant_message","content":"Let me"}
+
+            data: {"message_type": "stop_reason", "stop_reason": "cancelled"}
+
+            """);
+
+        Assert.Equal(
+            [new AgentEvent.MessageDelta("Let me"), new AgentEvent.Failed(LettaStreamParser.CancelledCode, "The agent run was cancelled.")],
+            events);
+    }
+
+    [Fact]
     public async Task DoneAfterAnErrorStopReasonIsAFailureNotACompletion()
     {
         var events = await ParseAsync(

@@ -15,11 +15,21 @@ using Microsoft.Extensions.Logging;
 namespace AiChat.Tests.Fakes;
 
 /// <summary>
-/// In-process contract fake of Letta's V1 REST API (<c>contracts/letta.md</c>) served by Kestrel on 127.0.0.1, in memory:
-/// providers, agents, core-memory blocks, archival memory, context, reset and the streamed send. A send calls the agent's
-/// model the way Letta does: the handle <c>&lt;provider&gt;/&lt;model&gt;</c> resolves to the provider's base URL and key,
-/// and <c>{base_url}/chat/completions</c> is called in OpenAI format, with a <c>core_memory_append</c> tool. Creating an
-/// agent lists <c>{base_url}/models</c> with the provider's key, as Letta does to resolve a BYOK handle.
+/// In-process contract fake of Letta's V1 REST API (<c>contracts/letta.md</c>, <c>contracts/letta-conversations.md</c>)
+/// served by Kestrel on 127.0.0.1, in memory: providers, agents, core-memory blocks, archival memory, context, reset, the
+/// streamed send, and conversations (create, list, get, patch, delete, send, cancel, recompile). A send calls the model
+/// the way Letta does: the handle <c>&lt;provider&gt;/&lt;model&gt;</c> resolves to the provider's base URL and key, and
+/// <c>{base_url}/chat/completions</c> is called in OpenAI format, with a <c>core_memory_append</c> tool. Resolving a
+/// handle other than the agent's own (creating an agent, a conversation's model, <c>override_model</c>) lists
+/// <c>{base_url}/models</c> with the provider's key, as Letta does for a BYOK handle.
+/// <para>
+/// Each conversation has its own history and its own system message, compiled from the agent's blocks when it is made
+/// and again only on <c>/recompile</c>; blocks and archival memory are the agent's. A streaming send to a conversation
+/// holds that conversation's lock (a second one gets the immediate 409 of §7), starts with a <c>ping</c> carrying its
+/// run id, and runs on when its client goes away, until it ends or <c>/cancel</c> stops it. Agent-direct mode under
+/// <c>/v1/conversations/default</c> is not served (501): AiChat sends the default conversation to
+/// <c>/v1/agents/{id}/messages</c>.
+/// </para>
 /// </summary>
 public sealed partial class FakeLetta : IAsyncDisposable
 {
@@ -28,6 +38,7 @@ public sealed partial class FakeLetta : IAsyncDisposable
     public const int ContextWindow = 128000;
 
     private const int MaxSteps = 5;
+    private const string DefaultActor = "user-00000000-0000-4000-8000-000000000000";
     private const string Alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
     private static readonly JsonSerializerOptions Indentless = new() { WriteIndented = false };
@@ -37,6 +48,8 @@ public sealed partial class FakeLetta : IAsyncDisposable
     private readonly HttpClient llm = new();
     private readonly Dictionary<string, FakeProvider> providers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FakeAgent> agents = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FakeConversation> conversations = new(StringComparer.Ordinal);
+    private readonly List<FakeRun> runs = [];
     private readonly List<Request> requests = [];
     private readonly List<LlmCall> llmCalls = [];
     private readonly List<LlmCall> modelListings = [];
@@ -70,6 +83,18 @@ public sealed partial class FakeLetta : IAsyncDisposable
     public IReadOnlyList<AgentState> Agents
     {
         get { lock (gate) { return agents.Values.Select(Snapshot).ToArray(); } }
+    }
+
+    /// <summary>Every conversation made, deleted ones too (<see cref="ConversationState.Deleted"/>), oldest first.</summary>
+    public IReadOnlyList<ConversationState> Conversations
+    {
+        get { lock (gate) { return conversations.Values.OrderBy(c => c.CreatedAt).Select(Snapshot).ToArray(); } }
+    }
+
+    /// <summary>The runs of streaming sends to conversations, oldest first.</summary>
+    public IReadOnlyList<Run> Runs
+    {
+        get { lock (gate) { return runs.Select(r => new Run(r.Id, r.AgentId, r.ConversationId, r.Status)).ToArray(); } }
     }
 
     /// <summary>The chat-completion calls the fake made on behalf of its agents.</summary>
@@ -107,6 +132,14 @@ public sealed partial class FakeLetta : IAsyncDisposable
         }
     }
 
+    public ConversationState? Conversation(string id)
+    {
+        lock (gate)
+        {
+            return conversations.TryGetValue(id, out var conversation) ? Snapshot(conversation) : null;
+        }
+    }
+
     /// <summary>The next send streams one assistant delta, then fails as Letta does when the LLM call breaks mid-turn.</summary>
     public void FailNextSend()
     {
@@ -116,7 +149,7 @@ public sealed partial class FakeLetta : IAsyncDisposable
         }
     }
 
-    /// <summary>The next <paramref name="count"/> sends are refused with 409, as when the agent is busy with another request.</summary>
+    /// <summary>The next <paramref name="count"/> sends (to an agent or a conversation) are refused with 409, as when another request holds it.</summary>
     public void ConflictNextSends(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
@@ -143,6 +176,15 @@ public sealed partial class FakeLetta : IAsyncDisposable
             return;
         }
 
+        lock (gate)
+        {
+            // Conversation runs outlive their clients, as upstream's do: stop them so the host can stop.
+            foreach (var run in runs)
+            {
+                run.Cancellation.Cancel();
+            }
+        }
+
         try
         {
             await FakeHost.StopAsync(app).ConfigureAwait(false);
@@ -150,6 +192,10 @@ public sealed partial class FakeLetta : IAsyncDisposable
         finally
         {
             llm.Dispose();
+            foreach (var run in runs)
+            {
+                run.Cancellation.Dispose();
+            }
         }
     }
 
@@ -180,6 +226,20 @@ public sealed partial class FakeLetta : IAsyncDisposable
         v1.MapPatch("/agents/{agentId}/reset-messages", (RequestDelegate)ResetMessagesAsync);
         v1.MapPost("/agents/{agentId}/messages", (RequestDelegate)(ctx => SendAsync(ctx, alwaysStream: false)));
         v1.MapPost("/agents/{agentId}/messages/stream", (RequestDelegate)(ctx => SendAsync(ctx, alwaysStream: true)));
+
+        // Collection routes are served with and without the trailing slash (upstream redirects the bare form).
+        foreach (var collection in new[] { "/conversations/", "/conversations" })
+        {
+            v1.MapPost(collection, (RequestDelegate)CreateConversationAsync);
+            v1.MapGet(collection, (RequestDelegate)ListConversationsAsync);
+        }
+
+        v1.MapGet("/conversations/{conversationId}", (RequestDelegate)GetConversationAsync);
+        v1.MapPatch("/conversations/{conversationId}", (RequestDelegate)UpdateConversationAsync);
+        v1.MapDelete("/conversations/{conversationId}", (RequestDelegate)DeleteConversationAsync);
+        v1.MapPost("/conversations/{conversationId}/messages", (RequestDelegate)SendToConversationAsync);
+        v1.MapPost("/conversations/{conversationId}/cancel", (RequestDelegate)CancelConversationAsync);
+        v1.MapPost("/conversations/{conversationId}/recompile", (RequestDelegate)RecompileConversationAsync);
 
         web.MapFallback((RequestDelegate)(ctx => WriteDetailAsync(ctx, StatusCodes.Status404NotFound, "Not Found")));
         return web;
@@ -396,6 +456,10 @@ public sealed partial class FakeLetta : IAsyncDisposable
         lock (gate)
         {
             removed = agents.Remove(id);
+            foreach (var conversation in conversations.Values.Where(c => c.AgentId == id))
+            {
+                conversation.Deleted = true;
+            }
         }
 
         return removed
@@ -625,28 +689,38 @@ public sealed partial class FakeLetta : IAsyncDisposable
         }
 
         FakeAgent? agent;
-        string? refusal = null;
-        bool fail;
         lock (gate)
         {
             agent = FindAgent(ctx);
-            fail = failNextSend;
-            if (agent is not null && (conflictsLeft > 0 || agent.Busy))
-            {
-                conflictsLeft = Math.Max(0, conflictsLeft - 1);
-                refusal = $"Agent {agent.Id} is currently being processed by another request. Please wait for it to finish.";
-            }
-            else if (agent is not null)
-            {
-                agent.Busy = true;
-                failNextSend = false;
-            }
         }
 
         if (agent is null)
         {
             await AgentNotFoundAsync(ctx).ConfigureAwait(false);
             return;
+        }
+
+        var handle = await ResolveModelAsync(ctx, agent, GetString(body!, "override_model")).ConfigureAwait(false);
+        if (handle is null)
+        {
+            return;
+        }
+
+        string? refusal = null;
+        bool fail;
+        lock (gate)
+        {
+            fail = failNextSend;
+            if (conflictsLeft > 0 || agent.Busy)
+            {
+                conflictsLeft = Math.Max(0, conflictsLeft - 1);
+                refusal = $"Agent {agent.Id} is currently being processed by another request. Please wait for it to finish.";
+            }
+            else
+            {
+                agent.Busy = true;
+                failNextSend = false;
+            }
         }
 
         if (refusal is not null)
@@ -672,7 +746,13 @@ public sealed partial class FakeLetta : IAsyncDisposable
             }
             else
             {
-                await RunStepsAsync(agent, userText, output, ctx.RequestAborted).ConfigureAwait(false);
+                string system;
+                lock (gate)
+                {
+                    system = SystemPrompt(agent); // the agent's own history: its system message follows its blocks
+                }
+
+                await RunStepsAsync(agent, agent.Messages, system, handle, userText, output, ctx.RequestAborted).ConfigureAwait(false);
             }
 
             if (!streaming)
@@ -689,16 +769,15 @@ public sealed partial class FakeLetta : IAsyncDisposable
         }
     }
 
-    private async Task RunStepsAsync(FakeAgent agent, string userText, Output output, CancellationToken cancellationToken)
+    /// <summary>The agent's loop on one history (the agent's own, or a conversation's): false when it ended in an error.</summary>
+    private async Task<bool> RunStepsAsync(
+        FakeAgent agent, List<FakeMessage> thread, string system, string handle, string userText, Output output, CancellationToken cancellationToken)
     {
-        string handle, system;
         List<FakeMessage> history;
         lock (gate)
         {
-            handle = agent.Model;
-            system = SystemPrompt(agent);
-            history = agent.Messages.ToList();
-            agent.Messages.Add(new FakeMessage("user", userText));
+            history = thread.ToList();
+            thread.Add(new FakeMessage("user", userText));
             agent.RecallCount++;
         }
 
@@ -712,11 +791,12 @@ public sealed partial class FakeLetta : IAsyncDisposable
         int prompt = 0, completion = 0;
         for (var step = 1; step <= MaxSteps; step++)
         {
+            cancellationToken.ThrowIfCancellationRequested(); // upstream checks for a cancelled run at the start of every step
             var reply = await CallLlmAsync(handle, conversation, cancellationToken).ConfigureAwait(false);
             if (reply.Error is not null)
             {
                 await FailMidStreamAsync(output, null, reply.Error).ConfigureAwait(false);
-                return;
+                return false;
             }
 
             prompt += reply.PromptTokens;
@@ -767,15 +847,469 @@ public sealed partial class FakeLetta : IAsyncDisposable
 
             lock (gate)
             {
-                agent.Messages.Add(new FakeMessage("assistant", content));
+                thread.Add(new FakeMessage("assistant", content));
                 agent.RecallCount++;
             }
 
             await FinishAsync(output, "end_turn", prompt, completion, step).ConfigureAwait(false);
-            return;
+            return true;
         }
 
         await FinishAsync(output, "max_steps", prompt, completion, MaxSteps).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>
+    /// The handle a send runs on: <paramref name="requested"/> (an override or the conversation's model), resolved as
+    /// Letta resolves a BYOK handle, or the agent's own. Null once a 404 has been written for a handle that does not resolve.
+    /// </summary>
+    private async Task<string?> ResolveModelAsync(HttpContext ctx, FakeAgent agent, string? requested)
+    {
+        if (requested is null)
+        {
+            return agent.Model;
+        }
+
+        (FakeProvider Provider, string Model)? target;
+        lock (gate)
+        {
+            target = ResolveHandle(requested);
+        }
+
+        if (target is { } resolved && await OffersModelAsync(resolved.Provider, resolved.Model, ctx.RequestAborted).ConfigureAwait(false))
+        {
+            return requested;
+        }
+
+        await WriteDetailAsync(ctx, StatusCodes.Status404NotFound, $"NOT_FOUND: Handle {requested} not found, must be one of []").ConfigureAwait(false);
+        return null;
+    }
+
+    private async Task CreateConversationAsync(HttpContext ctx)
+    {
+        var agentId = ctx.Request.Query["agent_id"].ToString();
+        if (agentId.Length == 0)
+        {
+            await WriteRequestValidationAsync(ctx, "missing", "query", "agent_id", "Field required").ConfigureAwait(false);
+            return;
+        }
+
+        var (body, readable) = await ReadOptionalBodyAsync(ctx).ConfigureAwait(false);
+        if (!readable)
+        {
+            await WriteRequestValidationAsync(ctx, "json_invalid", "body", null, "JSON decode error").ConfigureAwait(false);
+            return;
+        }
+
+        var model = body is null ? null : GetString(body, "model");
+        if (model is not null && !IsHandle(model))
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status400BadRequest, $"INVALID_ARGUMENT: Model handle '{model}' must be of the form provider/model-name").ConfigureAwait(false);
+            return;
+        }
+
+        if (body?["isolated_block_labels"] is JsonArray { Count: > 0 })
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status400BadRequest, "INVALID_ARGUMENT: FakeLetta does not model isolated blocks").ConfigureAwait(false);
+            return;
+        }
+
+        JsonObject? json = null;
+        lock (gate)
+        {
+            if (agents.TryGetValue(agentId, out var agent))
+            {
+                var now = NextTimestamp();
+                var conversation = new FakeConversation("conv-" + Guid.NewGuid(), agent.Id, body is null ? null : GetString(body, "summary"), model, SystemPrompt(agent), now);
+                conversations[conversation.Id] = conversation;
+                json = ConversationJson(conversation, withMessageIds: false);
+            }
+        }
+
+        await (json is null
+            ? WriteDetailAsync(ctx, StatusCodes.Status404NotFound, "Agent not found")
+            : WriteJsonAsync(ctx, 200, json)).ConfigureAwait(false);
+    }
+
+    private Task ListConversationsAsync(HttpContext ctx)
+    {
+        var query = ctx.Request.Query;
+        var agentId = query["agent_id"].ToString();
+        var search = query["summary_search"].ToString();
+        var after = query["after"].ToString();
+        var ascending = query["order"].ToString() == "asc";
+        var orderBy = query["order_by"].Count > 0 ? query["order_by"].ToString() : "created_at";
+        var limit = int.TryParse(query["limit"], CultureInfo.InvariantCulture, out var n) ? n : 50;
+        Func<FakeConversation, DateTimeOffset?> key = orderBy switch
+        {
+            "last_message_at" => c => c.LastMessageAt,
+            "last_run_completion" => c => c.LastRunCompletedAt,
+            _ => c => c.CreatedAt,
+        };
+        lock (gate)
+        {
+            IEnumerable<FakeConversation> live = conversations.Values.Where(c => !c.Deleted
+                && (agentId.Length == 0 || c.AgentId == agentId)
+                && (search.Length == 0 || c.Summary?.Contains(search, StringComparison.Ordinal) == true));
+            if (after.Length > 0)
+            {
+                var cursor = conversations.GetValueOrDefault(after);
+                if (cursor is null && orderBy != "last_run_completion")
+                {
+                    return ConversationNotFoundAsync(ctx, after);
+                }
+
+                if (cursor is not null)
+                {
+                    live = live.Where(c => orderBy == "created_at"
+                        ? ascending ? c.CreatedAt > cursor.CreatedAt : c.CreatedAt < cursor.CreatedAt
+                        : AfterNullableCursor(key(c), c.Id, key(cursor), cursor.Id, ascending));
+                }
+            }
+
+            // Nullable sort keys go last either way; ties are broken by id in the same direction.
+            var ordered = ascending
+                ? live.OrderBy(c => key(c) is null).ThenBy(key).ThenBy(c => c.Id, StringComparer.Ordinal)
+                : live.OrderBy(c => key(c) is null).ThenByDescending(key).ThenByDescending(c => c.Id, StringComparer.Ordinal);
+            var page = ordered.Take(limit).Select(c => (JsonNode)ConversationJson(c, withMessageIds: false)).ToArray<JsonNode?>();
+            return WriteJsonAsync(ctx, 200, new JsonArray(page));
+        }
+    }
+
+    // Upstream's keyset predicate for last_message_at and last_run_completion (conversation_manager.py), quirks included.
+    private static bool AfterNullableCursor(DateTimeOffset? value, string id, DateTimeOffset? cursor, string cursorId, bool ascending)
+    {
+        var idOrder = string.CompareOrdinal(id, cursorId);
+        if (cursor is null)
+        {
+            return ascending ? value is not null || idOrder > 0 : value is null && idOrder < 0;
+        }
+
+        return ascending
+            ? value is not null && (value > cursor || (value == cursor && idOrder > 0))
+            : value is null || value < cursor || (value == cursor && idOrder < 0);
+    }
+
+    private Task GetConversationAsync(HttpContext ctx)
+    {
+        var id = Route(ctx, "conversationId");
+        if (!ConversationIdPattern().IsMatch(id))
+        {
+            return WritePathValidationAsync(ctx);
+        }
+
+        lock (gate)
+        {
+            return FindConversation(id) is { } conversation
+                ? WriteJsonAsync(ctx, 200, ConversationJson(conversation, withMessageIds: true))
+                : ConversationNotFoundAsync(ctx, id);
+        }
+    }
+
+    private async Task UpdateConversationAsync(HttpContext ctx)
+    {
+        var id = Route(ctx, "conversationId");
+        if (!ConversationIdPattern().IsMatch(id))
+        {
+            await WritePathValidationAsync(ctx).ConfigureAwait(false);
+            return;
+        }
+
+        var (body, readable) = await ReadOptionalBodyAsync(ctx).ConfigureAwait(false);
+        if (!readable || body is null)
+        {
+            await WriteRequestValidationAsync(ctx, "missing", "body", null, "Field required").ConfigureAwait(false);
+            return;
+        }
+
+        var model = GetString(body, "model");
+        if (model is not null && !IsHandle(model))
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status400BadRequest, $"INVALID_ARGUMENT: Model handle '{model}' must be of the form provider/model-name").ConfigureAwait(false);
+            return;
+        }
+
+        JsonObject? json = null;
+        lock (gate)
+        {
+            if (FindConversation(id) is { } conversation)
+            {
+                // Null or absent means no change: a field cannot be cleared.
+                conversation.Summary = GetString(body, "summary") ?? conversation.Summary;
+                conversation.Model = model ?? conversation.Model;
+                if (GetString(body, "last_message_at") is { } at && DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+                {
+                    conversation.LastMessageAt = time;
+                }
+
+                conversation.UpdatedAt = NextTimestamp();
+                json = ConversationJson(conversation, withMessageIds: false);
+            }
+        }
+
+        await (json is null ? ConversationNotFoundAsync(ctx, id) : WriteJsonAsync(ctx, 200, json)).ConfigureAwait(false);
+    }
+
+    private Task DeleteConversationAsync(HttpContext ctx)
+    {
+        var id = Route(ctx, "conversationId");
+        if (!ConversationIdPattern().IsMatch(id))
+        {
+            return WritePathValidationAsync(ctx);
+        }
+
+        lock (gate)
+        {
+            if (FindConversation(id) is not { } conversation)
+            {
+                return ConversationNotFoundAsync(ctx, id);
+            }
+
+            conversation.Deleted = true; // soft: a second delete, like every other call but listing its messages, is a 404
+            return WriteRawAsync(ctx, 200, "null");
+        }
+    }
+
+    private async Task SendToConversationAsync(HttpContext ctx)
+    {
+        var id = Route(ctx, "conversationId");
+        if (await RefuseAgentDirectAsync(ctx, id).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var body = await ReadBodyAsync(ctx).ConfigureAwait(false);
+        if (body is null)
+        {
+            await WriteRequestValidationAsync(ctx, "json_invalid", "body", null, "JSON decode error").ConfigureAwait(false);
+            return;
+        }
+
+        if (body["messages"] is JsonArray == body["input"] is not null)
+        {
+            await WriteRequestValidationAsync(ctx, "value_error", "body", null, "Value error, Either 'messages' or 'input' must be provided, but not both").ConfigureAwait(false);
+            return;
+        }
+
+        if (body["messages"] is JsonArray { Count: 0 })
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status422UnprocessableEntity, "Messages must not be empty").ConfigureAwait(false);
+            return;
+        }
+
+        var userText = body["input"] is { } input ? ContentText(input) : body["messages"] is JsonArray list && list[^1] is JsonObject last ? ContentText(last["content"]) : null;
+        if (userText is null)
+        {
+            await WriteRequestValidationAsync(ctx, "value_error", "body", null, "Value error, the message has no text").ConfigureAwait(false);
+            return;
+        }
+
+        var streaming = body["streaming"] is not JsonValue flag || flag.GetValueKind() != JsonValueKind.False;
+        FakeConversation? conversation;
+        FakeAgent? agent = null;
+        lock (gate)
+        {
+            conversation = FindConversation(id);
+            if (conversation is not null)
+            {
+                conversation.LastMessageAt = NextTimestamp(); // bumped before the lock is tried, so a refused send bumps it too
+                agent = agents.GetValueOrDefault(conversation.AgentId);
+            }
+        }
+
+        if (conversation is null || agent is null)
+        {
+            await ConversationNotFoundAsync(ctx, id).ConfigureAwait(false);
+            return;
+        }
+
+        var handle = await ResolveModelAsync(ctx, agent, GetString(body, "override_model") ?? conversation.Model).ConfigureAwait(false);
+        if (handle is null)
+        {
+            return;
+        }
+
+        if (!streaming)
+        {
+            // Upstream takes no lock for a non-streaming send and tracks no run with the conversation.
+            var json = new Output(null, null);
+            await RunStepsAsync(agent, conversation.Messages, conversation.SystemPrompt, handle, userText, json, ctx.RequestAborted).ConfigureAwait(false);
+            await WriteJsonAsync(ctx, 200, json.ToResponse()).ConfigureAwait(false);
+            return;
+        }
+
+        FakeRun? run = null;
+        string? holder = null;
+        bool fail;
+        lock (gate)
+        {
+            fail = failNextSend;
+            if (conflictsLeft > 0 || conversation.ActiveRun is not null)
+            {
+                conflictsLeft = Math.Max(0, conflictsLeft - 1);
+                holder = conversation.ActiveRun?.Id;
+            }
+            else
+            {
+                failNextSend = false;
+                run = new FakeRun(NewId("run"), agent.Id, conversation.Id);
+                runs.Add(run);
+                conversation.ActiveRun = run;
+            }
+        }
+
+        if (run is null)
+        {
+            await WriteJsonAsync(ctx, StatusCodes.Status409Conflict, BusyDetail(holder)).ConfigureAwait(false);
+            return;
+        }
+
+        var ok = false;
+        var output = new Output(ctx, run.Id);
+        try
+        {
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "text/event-stream; charset=utf-8";
+            await ctx.Response.StartAsync(ctx.RequestAborted).ConfigureAwait(false);
+            await output.WriteAsync(Message("ping", NewId("ping"), new JsonObject())).ConfigureAwait(false);
+            if (fail)
+            {
+                await FailMidStreamAsync(output, "Partial answer", "The fake was told to fail this send.").ConfigureAwait(false);
+            }
+            else
+            {
+                // The run's own token, not the request's: a client that goes away does not stop the run.
+                ok = await RunStepsAsync(agent, conversation.Messages, conversation.SystemPrompt, handle, userText, output, run.Cancellation.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (run.Cancellation.IsCancellationRequested)
+        {
+            // A foreground cancel: the stop reason as Python's json.dumps spaces it, then the stream just closes.
+            await output.WriteRawAsync("""data: {"message_type": "stop_reason", "stop_reason": "cancelled"}""" + "\n\n").ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (gate)
+            {
+                if (run.Status == "running")
+                {
+                    run.Status = ok ? "completed" : "failed";
+                }
+
+                Release(conversation, run);
+            }
+        }
+    }
+
+    private async Task CancelConversationAsync(HttpContext ctx)
+    {
+        var id = Route(ctx, "conversationId");
+        if (await RefuseAgentDirectAsync(ctx, id).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        FakeRun? run = null;
+        bool found;
+        lock (gate)
+        {
+            var conversation = FindConversation(id);
+            found = conversation is not null;
+            if (conversation?.ActiveRun is { } active)
+            {
+                // The run turns terminal here, which is what lets go of the conversation's lock upstream.
+                run = active;
+                run.Status = "cancelled";
+                Release(conversation, run);
+            }
+        }
+
+        if (!found)
+        {
+            await ConversationNotFoundAsync(ctx, id).ConfigureAwait(false);
+            return;
+        }
+
+        if (run is null)
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status409Conflict, $"CONFLICT: No active runs to cancel for conversation {id}").ConfigureAwait(false);
+            return;
+        }
+
+        await run.Cancellation.CancelAsync().ConfigureAwait(false);
+        await WriteJsonAsync(ctx, 200, new JsonObject { [run.Id] = "cancelled" }).ConfigureAwait(false);
+    }
+
+    private async Task RecompileConversationAsync(HttpContext ctx)
+    {
+        var id = Route(ctx, "conversationId");
+        if (await RefuseAgentDirectAsync(ctx, id).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var dryRun = string.Equals(ctx.Request.Query["dry_run"], "true", StringComparison.OrdinalIgnoreCase);
+        string? compiled = null;
+        lock (gate)
+        {
+            if (FindConversation(id) is { } conversation && agents.TryGetValue(conversation.AgentId, out var agent))
+            {
+                compiled = SystemPrompt(agent);
+                if (!dryRun)
+                {
+                    conversation.SystemPrompt = compiled;
+                }
+            }
+        }
+
+        await (compiled is null ? ConversationNotFoundAsync(ctx, id) : WriteJsonAsync(ctx, 200, JsonValue.Create(compiled))).ConfigureAwait(false);
+    }
+
+    // Every route but get/update/delete also takes "default" and a deprecated agent id (agent-direct mode), which the fake does not serve.
+    private static async Task<bool> RefuseAgentDirectAsync(HttpContext ctx, string id)
+    {
+        if (ConversationIdPattern().IsMatch(id))
+        {
+            return false;
+        }
+
+        if (id == "default" || (id.StartsWith("agent-", StringComparison.Ordinal) && id.Length <= 42))
+        {
+            await WriteDetailAsync(ctx, StatusCodes.Status501NotImplemented, "FakeLetta does not serve agent-direct mode under /v1/conversations; use /v1/agents/{agent_id}/messages").ConfigureAwait(false);
+        }
+        else
+        {
+            await WritePathValidationAsync(ctx).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    private void Release(FakeConversation conversation, FakeRun run)
+    {
+        if (conversation.ActiveRun == run)
+        {
+            conversation.ActiveRun = null;
+            conversation.LastRunCompletedAt = NextTimestamp();
+        }
+    }
+
+    private FakeConversation? FindConversation(string id) =>
+        conversations.TryGetValue(id, out var conversation) && !conversation.Deleted ? conversation : null;
+
+    // ConversationBusyError: run_id (in the text and as a key) only when the lock holder's run is known.
+    private static JsonObject BusyDetail(string? runId) => runId is null
+        ? Detail("CONFLICT: Cannot send a new message: Another request is currently being processed for this conversation. Please wait for the current request to complete.")
+        : new JsonObject
+        {
+            ["detail"] = $"CONFLICT: Cannot send a new message: Another request (run_id={runId}) is currently being processed for this conversation. Please wait for it to complete.",
+            ["run_id"] = runId,
+        };
+
+    private static bool IsHandle(string model)
+    {
+        var slash = model.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && slash < model.Length - 1;
     }
 
     private async Task<LlmReply> CallLlmAsync(string handle, JsonArray conversation, CancellationToken cancellationToken)
@@ -1065,6 +1599,34 @@ public sealed partial class FakeLetta : IAsyncDisposable
         agent.Passages.Select(p => new Passage(p.Id, p.Text, p.Tags.ToArray(), p.CreatedAt)).ToArray(),
         agent.Messages.Select(m => (m.Role, m.Content)).ToArray());
 
+    private static ConversationState Snapshot(FakeConversation conversation) => new(
+        conversation.Id,
+        conversation.AgentId,
+        conversation.Summary,
+        conversation.Model,
+        conversation.SystemPrompt,
+        conversation.Messages.Select(m => (m.Role, m.Content)).ToArray(),
+        conversation.Deleted);
+
+    private static JsonObject ConversationJson(FakeConversation conversation, bool withMessageIds) => new()
+    {
+        ["created_by_id"] = DefaultActor,
+        ["last_updated_by_id"] = DefaultActor,
+        ["created_at"] = OrmTime(conversation.CreatedAt),
+        ["updated_at"] = OrmTime(conversation.UpdatedAt),
+        ["id"] = conversation.Id,
+        ["agent_id"] = conversation.AgentId,
+        ["summary"] = conversation.Summary,
+        // Only a get lists them, the system message first.
+        ["in_context_message_ids"] = withMessageIds
+            ? new JsonArray(conversation.Messages.Select(m => (JsonNode)m.Id).Prepend(conversation.SystemMessageId).ToArray())
+            : new JsonArray(),
+        ["isolated_block_ids"] = new JsonArray(),
+        ["model"] = conversation.Model,
+        ["model_settings"] = null,
+        ["last_message_at"] = conversation.LastMessageAt is { } at ? OrmTime(at) : null,
+    };
+
     // Python's len(): code points, not UTF-16 units.
     private static int PythonLength(string value) => value.EnumerateRunes().Count();
 
@@ -1072,6 +1634,10 @@ public sealed partial class FakeLetta : IAsyncDisposable
 
     private static string Iso(DateTimeOffset value) =>
         value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'+00:00'", CultureInfo.InvariantCulture);
+
+    // How the ORM's datetimes read: microseconds and a Z.
+    private static string OrmTime(DateTimeOffset value) =>
+        value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 
     private static string Route(HttpContext ctx, string name) => ctx.Request.RouteValues[name]?.ToString() ?? "";
 
@@ -1088,6 +1654,26 @@ public sealed partial class FakeLetta : IAsyncDisposable
         catch (JsonException)
         {
             return null;
+        }
+    }
+
+    /// <summary>An optional JSON body: (null, true) when there is none, (null, false) when it is not a JSON object.</summary>
+    private static async Task<(JsonObject? Body, bool Readable)> ReadOptionalBodyAsync(HttpContext ctx)
+    {
+        using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
+        var text = await reader.ReadToEndAsync(ctx.RequestAborted).ConfigureAwait(false);
+        if (string.IsNullOrWhiteSpace(text) || text.Trim() == "null")
+        {
+            return (null, true);
+        }
+
+        try
+        {
+            return JsonNode.Parse(text) is JsonObject body ? (body, true) : (null, false);
+        }
+        catch (JsonException)
+        {
+            return (null, false);
         }
     }
 
@@ -1115,6 +1701,20 @@ public sealed partial class FakeLetta : IAsyncDisposable
             }),
         });
 
+    // A RequestValidationError on the conversation routes: upstream's handler turns the errors into a Python-repr string.
+    private static Task WriteRequestValidationAsync(HttpContext ctx, string type, string place, string? name, string message) =>
+        WriteJsonAsync(ctx, StatusCodes.Status422UnprocessableEntity, new JsonObject
+        {
+            ["trace_id"] = "",
+            ["detail"] = $"[{{'type': '{type}', 'loc': ('{place}'{(name is null ? "," : $", '{name}'")}), 'msg': '{message}', 'input': None}}]",
+        });
+
+    private static Task WritePathValidationAsync(HttpContext ctx) =>
+        WriteRequestValidationAsync(ctx, "string_pattern_mismatch", "path", "conversation_id", "String should match pattern '^conv-[a-fA-F0-9]{8}'");
+
+    private static Task ConversationNotFoundAsync(HttpContext ctx, string id) =>
+        WriteDetailAsync(ctx, StatusCodes.Status404NotFound, $"Conversation not found with id='['{id}']', is_deleted=False");
+
     private static Task WriteDetailAsync(HttpContext ctx, int status, string detail) => WriteJsonAsync(ctx, status, Detail(detail));
 
     private static Task WriteJsonAsync(HttpContext ctx, int status, JsonNode body) => WriteRawAsync(ctx, status, body.ToJsonString(Indentless));
@@ -1128,6 +1728,10 @@ public sealed partial class FakeLetta : IAsyncDisposable
 
     [GeneratedRegex(@"^\s*bearer\s+(\S+)\s*$", RegexOptions.IgnoreCase)]
     private static partial Regex BearerPattern();
+
+    // validators.py: the prefix and a version-4 uuid.
+    [GeneratedRegex("^conv-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+    private static partial Regex ConversationIdPattern();
 
     public sealed record Request(string Method, string Path, string Query, string? UserAgent, string? Authorization);
 
@@ -1147,6 +1751,19 @@ public sealed partial class FakeLetta : IAsyncDisposable
 
     public sealed record Block(string Label, string Value, int Limit, string? Description);
 
+    /// <summary>A conversation as stored: its compiled system message and its own history; memory is its agent's.</summary>
+    public sealed record ConversationState(
+        string Id,
+        string AgentId,
+        string? Summary,
+        string? Model,
+        string SystemPrompt,
+        IReadOnlyList<(string Role, string Content)> Messages,
+        bool Deleted);
+
+    /// <summary>A streaming send's run: <c>running</c>, then <c>completed</c>, <c>failed</c> or <c>cancelled</c>.</summary>
+    public sealed record Run(string Id, string AgentId, string? ConversationId, string Status);
+
     public sealed record Passage(string Id, string Text, IReadOnlyList<string> Tags, DateTimeOffset CreatedAt);
 
     /// <summary>One chat-completion call; <paramref name="Status"/> is 0 when the endpoint could not be reached.</summary>
@@ -1159,19 +1776,28 @@ public sealed partial class FakeLetta : IAsyncDisposable
         public static LlmReply Failed(string error) => new(null, null, [], 0, 0, error);
     }
 
-    /// <summary>Where a send's messages go: the SSE body as they happen, or a list for the non-streaming JSON answer.</summary>
-    private sealed class Output(HttpContext? stream)
+    /// <summary>
+    /// Where a send's messages go: the SSE body as they happen, or a list for the non-streaming JSON answer. A
+    /// conversation's run (<paramref name="runId"/>) stamps its id on every message and writes on into nothing once its
+    /// client has gone away, as upstream's run goes on.
+    /// </summary>
+    private sealed class Output(HttpContext? stream, string? runId = null)
     {
         private readonly List<JsonObject> messages = [];
         private JsonObject? stopReason;
         private JsonObject? usage;
+        private bool gone;
 
         public async Task WriteAsync(JsonObject message)
         {
+            if (runId is not null && message.ContainsKey("id"))
+            {
+                message["run_id"] = runId;
+            }
+
             if (stream is not null)
             {
-                await stream.Response.WriteAsync($"data: {message.ToJsonString(Indentless)}\n\n", stream.RequestAborted).ConfigureAwait(false);
-                await stream.Response.Body.FlushAsync(stream.RequestAborted).ConfigureAwait(false);
+                await WriteRawAsync($"data: {message.ToJsonString(Indentless)}\n\n").ConfigureAwait(false);
                 return;
             }
 
@@ -1189,16 +1815,28 @@ public sealed partial class FakeLetta : IAsyncDisposable
             }
         }
 
-        public async Task WriteEventAsync(string name, JsonObject data)
+        public Task WriteEventAsync(string name, JsonObject data) => WriteRawAsync($"event: {name}\ndata: {data.ToJsonString(Indentless)}\n\n");
+
+        public Task WriteDoneAsync() => WriteRawAsync("data: [DONE]\n\n");
+
+        /// <summary>Frames exactly as given, flushed; nothing without a stream.</summary>
+        public async Task WriteRawAsync(string frames)
         {
-            if (stream is not null)
+            if (stream is null || gone)
             {
-                await stream.Response.WriteAsync($"event: {name}\ndata: {data.ToJsonString(Indentless)}\n\n", stream.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                await stream.Response.WriteAsync(frames, stream.RequestAborted).ConfigureAwait(false);
                 await stream.Response.Body.FlushAsync(stream.RequestAborted).ConfigureAwait(false);
             }
+            catch (Exception ex) when (runId is not null && (ex is IOException || stream.RequestAborted.IsCancellationRequested))
+            {
+                gone = true;
+            }
         }
-
-        public Task WriteDoneAsync() => stream is null ? Task.CompletedTask : stream.Response.WriteAsync("data: [DONE]\n\n", stream.RequestAborted);
 
         // Without streaming, chunks of one message are one message.
         public JsonObject ToResponse() => new()
@@ -1260,5 +1898,39 @@ public sealed partial class FakeLetta : IAsyncDisposable
 
     private sealed record FakePassage(string Id, string Text, List<string> Tags, DateTimeOffset CreatedAt);
 
-    private sealed record FakeMessage(string Role, string Content);
+    private sealed record FakeMessage(string Role, string Content)
+    {
+        public string Id { get; } = NewId("message");
+    }
+
+    private sealed class FakeConversation(string id, string agentId, string? summary, string? model, string systemPrompt, DateTimeOffset createdAt)
+    {
+        public string Id { get; } = id;
+        public string AgentId { get; } = agentId;
+        public string? Summary { get; set; } = summary;
+        public string? Model { get; set; } = model;
+
+        /// <summary>Compiled when the conversation is made, and again only by <c>/recompile</c>.</summary>
+        public string SystemPrompt { get; set; } = systemPrompt;
+
+        public string SystemMessageId { get; } = NewId("message");
+        public List<FakeMessage> Messages { get; } = [];
+        public DateTimeOffset CreatedAt { get; } = createdAt;
+        public DateTimeOffset UpdatedAt { get; set; } = createdAt;
+        public DateTimeOffset? LastMessageAt { get; set; }
+        public DateTimeOffset? LastRunCompletedAt { get; set; }
+        public bool Deleted { get; set; }
+
+        /// <summary>The run holding the conversation's lock.</summary>
+        public FakeRun? ActiveRun { get; set; }
+    }
+
+    private sealed class FakeRun(string id, string agentId, string conversationId)
+    {
+        public string Id { get; } = id;
+        public string AgentId { get; } = agentId;
+        public string ConversationId { get; } = conversationId;
+        public string Status { get; set; } = "running";
+        public CancellationTokenSource Cancellation { get; } = new();
+    }
 }

@@ -12,9 +12,9 @@ using Polly;
 namespace AiChat.Api.Agents.Letta;
 
 /// <summary>
-/// Letta's V1 REST API (see <c>contracts/letta.md</c>): providers, agents, core and archival memory, context, reset
-/// and the streamed send. Retries a 409 "busy" answer before any body was read, and 5xx on reads; never a send
-/// whose stream has started.
+/// Letta's V1 REST API (see <c>contracts/letta.md</c> and <c>contracts/letta-conversations.md</c>): providers, agents,
+/// core and archival memory, context, reset, conversations and the streamed send. Retries a 409 "busy" answer before
+/// any body was read, and 5xx on reads; never a send whose stream has started.
 /// </summary>
 public sealed partial class LettaClient
 {
@@ -185,13 +185,52 @@ public sealed partial class LettaClient
     }
 
     /// <summary>
-    /// Sends the user's message with token streaming and returns Letta's <c>text/event-stream</c> body, which the
-    /// caller disposes. Refusals before the stream starts throw <see cref="AgentRuntimeUnavailableException"/>.
+    /// A new conversation of the agent (contracts/letta-conversations.md): its own history and context window, the
+    /// agent's memory. <paramref name="model"/> is a model handle (<c>provider/model</c>), or null for the agent's model.
     /// </summary>
-    public async Task<Stream> SendMessageStreamAsync(string agentId, string text, CancellationToken cancellationToken)
+    public async Task<string> CreateConversationAsync(string agentId, string? model, CancellationToken cancellationToken)
     {
-        var body = new SendBody([new SendMessageBody("user", text)], Streaming: true, StreamTokens: true);
-        var path = $"v1/agents/{Escape(agentId)}/messages";
+        var reply = await CallAsync(HttpMethod.Post, $"v1/conversations/?agent_id={Escape(agentId)}", new ConversationCreateBody(model), cancellationToken);
+        return Read<ConversationBody>(reply, "create a conversation").Id;
+    }
+
+    /// <summary>False when the conversation does not exist (or was deleted before).</summary>
+    public async Task<bool> DeleteConversationAsync(string conversationId, CancellationToken cancellationToken)
+    {
+        var reply = await CallAsync(HttpMethod.Delete, $"v1/conversations/{Escape(conversationId)}", null, cancellationToken);
+        return reply.Status == HttpStatusCode.NotFound ? false : Succeeded(reply, "delete a conversation");
+    }
+
+    /// <summary>Compiles the conversation's system message again from the agent's memory as it is now.</summary>
+    public async Task RecompileConversationAsync(string conversationId, CancellationToken cancellationToken)
+    {
+        var reply = await CallAsync(HttpMethod.Post, $"v1/conversations/{Escape(conversationId)}/recompile", null, cancellationToken);
+        Succeeded(reply, "recompile a conversation");
+    }
+
+    /// <summary>Cancels the conversation's running requests; false when none was running (409) or there is no such conversation.</summary>
+    public async Task<bool> CancelConversationAsync(string conversationId, CancellationToken cancellationToken)
+    {
+        var reply = await CallAsync(HttpMethod.Post, $"v1/conversations/{Escape(conversationId)}/cancel", null, cancellationToken);
+        return reply.Status is HttpStatusCode.Conflict or HttpStatusCode.NotFound ? false : Succeeded(reply, "cancel a conversation's run");
+    }
+
+    /// <summary>
+    /// Sends the user's message to the agent's default (agent-direct) conversation with token streaming and returns
+    /// Letta's <c>text/event-stream</c> body, which the caller disposes. <paramref name="model"/> is a model handle that
+    /// overrides the agent's for this request, or null. Refusals before the stream starts throw
+    /// <see cref="AgentRuntimeUnavailableException"/>.
+    /// </summary>
+    public Task<Stream> SendMessageStreamAsync(string agentId, string text, string? model, CancellationToken cancellationToken) =>
+        StreamAsync($"v1/agents/{Escape(agentId)}/messages", text, model, cancellationToken);
+
+    /// <summary>As <see cref="SendMessageStreamAsync"/>, to one of the agent's conversations.</summary>
+    public Task<Stream> SendConversationMessageStreamAsync(string conversationId, string text, string? model, CancellationToken cancellationToken) =>
+        StreamAsync($"v1/conversations/{Escape(conversationId)}/messages", text, model, cancellationToken);
+
+    private async Task<Stream> StreamAsync(string path, string text, string? model, CancellationToken cancellationToken)
+    {
+        var body = new SendBody([new SendMessageBody("user", text)], Streaming: true, StreamTokens: true, IncludePings: true, OverrideModel: model);
         try
         {
             var response = await SendWithRetriesAsync(HttpMethod.Post, path, body, cancellationToken);
@@ -419,7 +458,7 @@ public sealed partial class LettaClient
     [GeneratedRegex(@"Exceeds (?<limit>\d+) character limit \(requested (?<requested>\d+)\)", RegexOptions.IgnoreCase)]
     private static partial Regex LimitPattern();
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Letta is busy with another request for this agent ({Method} {Path}); retry {Attempt} of {MaxAttempts}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Letta is busy with another request for this agent or conversation ({Method} {Path}); retry {Attempt} of {MaxAttempts}")]
     private static partial void LogRetryingBusyAgent(ILogger logger, string method, string path, int attempt, int maxAttempts);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Letta failed a read ({Method} {Path}: {Reason}); retry {Attempt}")]
@@ -467,7 +506,11 @@ public sealed partial class LettaClient
 
     private sealed record ResetBody(bool AddDefaultInitialMessages);
 
-    private sealed record SendBody(IReadOnlyList<SendMessageBody> Messages, bool Streaming, bool StreamTokens);
+    private sealed record ConversationCreateBody(string? Model);
+
+    private sealed record ConversationBody(string Id);
+
+    private sealed record SendBody(IReadOnlyList<SendMessageBody> Messages, bool Streaming, bool StreamTokens, bool IncludePings, string? OverrideModel);
 
     private sealed record SendMessageBody(string Role, string Content);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using AiChat.Api.Llm;
 using Microsoft.Extensions.Options;
@@ -6,7 +7,9 @@ namespace AiChat.Api.Agents.Letta;
 
 /// <summary>
 /// Agents on a Letta server: one agent per user, whose LLM calls go through a per-user provider pointing at AiChat's
-/// metered endpoint with that user's key, so every call Letta makes is charged to the right user.
+/// metered endpoint with that user's key, so every call Letta makes is charged to the right user. Each AiChat
+/// conversation is a Letta conversation of the agent (its own history and context window, the agent's memory), except
+/// the default one, which is the agent's own (agent-direct) history.
 /// Block writes made through this runtime (the API's updates, reverts, a memory reset) go into AiChat's change log
 /// once Letta has applied them; the edits Letta's own tools make during a turn happen inside Letta and are not recorded.
 /// </summary>
@@ -48,8 +51,8 @@ public sealed partial class LettaRuntime(
         {
             var spec = new LettaAgentSpec(
                 AgentName(agent.UserId),
-                $"{providerName}/{settings.Model}",
-                $"{providerName}/{settings.Embedding}",
+                Handle(agent.UserId, settings.Model),
+                Handle(agent.UserId, settings.Embedding),
                 defaults.Blocks,
                 [UserTag(agent.UserId)]);
             var agentId = await letta.CreateAgentAsync(spec, cancellationToken);
@@ -165,26 +168,61 @@ public sealed partial class LettaRuntime(
         return new AgentContextInfo(context.Tokens, context.Window, context.Messages);
     }
 
-    // TODO(conversations): map each AiChat conversation onto a Letta conversation (contracts/letta-conversations.md).
-    public Task<string?> CreateConversationAsync(AgentRecord agent, string? model, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+    /// <summary>A Letta conversation of the user's agent, on the conversation's model when it names one (else the agent's).</summary>
+    public async Task<string?> CreateConversationAsync(AgentRecord agent, string? model, CancellationToken cancellationToken) =>
+        await letta.CreateConversationAsync(LettaId(agent), Handle(agent.UserId, model), cancellationToken);
 
-    public Task DeleteConversationAsync(AgentRecord agent, string externalId, CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Deletes the Letta conversation; one already gone is fine, and one Letta cannot delete now is logged and left behind.</summary>
+    public async Task DeleteConversationAsync(AgentRecord agent, string externalId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await letta.DeleteConversationAsync(externalId, cancellationToken);
+        }
+        catch (AgentRuntimeUnavailableException ex)
+        {
+            // AiChat's conversation is gone already: failing the delete would only make the client retry into a 404.
+            LogConversationLeftBehind(logger, ex, externalId, agent.UserId);
+        }
+    }
 
+    /// <summary>Letta keeps its own history of every conversation, so an earlier message cannot be answered again.</summary>
     public bool CanRegenerate => false;
 
+    /// <summary>
+    /// A turn in the conversation the turn leased: a Letta conversation when it has one (its system message compiled
+    /// again first, so memory written elsewhere is in it), else the agent-direct default one. A cancelled turn in a Letta
+    /// conversation cancels its run there too; the agent-direct endpoint could only cancel every conversation's runs.
+    /// </summary>
     public async IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var agentId = LettaId(agent);
+        var conversationId = agent.Conversation?.ExternalId;
+        var model = agent.Conversation?.Model;
         Stream? stream = null;
         AgentEvent.Failed? refused = null;
         try
         {
-            stream = await letta.SendMessageStreamAsync(agentId, input.Content, cancellationToken);
+            if (conversationId is null)
+            {
+                stream = await letta.SendMessageStreamAsync(agentId, input.Content, Handle(agent.UserId, model), cancellationToken);
+            }
+            else
+            {
+                // Letta compiles a conversation's system message (the memory blocks in it) only when the conversation is made.
+                await letta.RecompileConversationAsync(conversationId, cancellationToken);
+                stream = await letta.SendConversationMessageStreamAsync(conversationId, input.Content, Handle(agent.UserId, model), cancellationToken);
+            }
         }
         catch (AgentRuntimeUnavailableException ex)
         {
             LogTurnRefused(logger, input.TurnId, ex.Message);
             refused = new AgentEvent.Failed(AgentProblems.AgentUnavailable, ex.Message);
+        }
+        catch (OperationCanceledException) when (conversationId is not null)
+        {
+            await CancelRunAsync(conversationId, input.TurnId);
+            throw;
         }
 
         if (refused is not null)
@@ -195,19 +233,30 @@ public sealed partial class LettaRuntime(
 
         await using (stream)
         {
-            await foreach (var item in LettaStreamParser.ParseAsync(stream!, settings.Model, cancellationToken))
+            try
             {
-                switch (item)
+                await foreach (var item in LettaStreamParser.ParseAsync(stream!, model ?? settings.Model, cancellationToken))
                 {
-                    case AgentEvent.Failed { Code: LettaStreamParser.CancelledCode }:
-                        yield return new AgentEvent.Cancelled(); // Letta's word for it, as the type the chat understands
-                        continue;
-                    case AgentEvent.Failed failed:
-                        LogTurnFailed(logger, input.TurnId, failed.Code, failed.Detail);
-                        break;
-                }
+                    switch (item)
+                    {
+                        case AgentEvent.Failed { Code: LettaStreamParser.CancelledCode }:
+                            yield return new AgentEvent.Cancelled(); // Letta's word for it, as the type the chat understands
+                            continue;
+                        case AgentEvent.Failed failed:
+                            LogTurnFailed(logger, input.TurnId, failed.Code, failed.Detail);
+                            break;
+                    }
 
-                yield return item;
+                    yield return item;
+                }
+            }
+            finally
+            {
+                // Letta runs on when its client goes away: a cancelled turn must stop the run, or it keeps the conversation busy.
+                if (conversationId is not null && cancellationToken.IsCancellationRequested)
+                {
+                    await CancelRunAsync(conversationId, input.TurnId);
+                }
             }
         }
     }
@@ -267,6 +316,24 @@ public sealed partial class LettaRuntime(
         }
     }
 
+    // The turn has ended either way; its Letta run is stopped as best it can be, and a failure only logged.
+    private async Task CancelRunAsync(string conversationId, Guid turnId)
+    {
+        try
+        {
+            var cancelled = await letta.CancelConversationAsync(conversationId, CancellationToken.None);
+            LogRunCancelled(logger, turnId, conversationId, cancelled);
+        }
+        catch (AgentRuntimeUnavailableException ex)
+        {
+            LogCancelFailed(logger, ex, turnId, conversationId);
+        }
+    }
+
+    /// <summary>Letta's handle for a model behind the user's provider (AiChat's metered endpoint), or null for none.</summary>
+    [return: NotNullIfNotNull(nameof(model))]
+    private static string? Handle(Guid userId, string? model) => model is null ? null : $"{ProviderName(userId)}/{model}";
+
     private static string LettaId(AgentRecord agent) =>
         agent.ExternalId ?? throw new InvalidOperationException($"Agent {agent.Id} has no Letta agent id.");
 
@@ -290,6 +357,15 @@ public sealed partial class LettaRuntime(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Letta turn {TurnId} failed ({Code}): {Detail}")]
     private static partial void LogTurnFailed(ILogger logger, Guid turnId, string code, string detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Turn {TurnId} was cancelled; Letta conversation {ConversationId} had a run to cancel: {Cancelled}")]
+    private static partial void LogRunCancelled(ILogger logger, Guid turnId, string conversationId, bool cancelled);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Turn {TurnId} was cancelled, but its run in Letta conversation {ConversationId} could not be cancelled")]
+    private static partial void LogCancelFailed(ILogger logger, Exception exception, Guid turnId, string conversationId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not delete Letta conversation {ConversationId} of user {UserId}; it is left behind in Letta")]
+    private static partial void LogConversationLeftBehind(ILogger logger, Exception exception, string conversationId, Guid userId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not restore block {Label} of Letta agent {AgentId} after a failed update")]
     private static partial void LogRestoreFailed(ILogger logger, Exception exception, string agentId, string label);

@@ -131,7 +131,10 @@ public sealed class LettaStreamParser(string model)
         return events;
     }
 
-    /// <summary>The end of the stream: a Failed event unless the turn already finished.</summary>
+    /// <summary>
+    /// The end of the stream: a Failed event unless the turn already finished. A cancelled run's stream may close right
+    /// after its <c>cancelled</c> stop reason, with no <c>[DONE]</c>.
+    /// </summary>
     public IReadOnlyList<AgentEvent> End(string? reason = null)
     {
         if (IsFinished)
@@ -141,7 +144,9 @@ public sealed class LettaStreamParser(string model)
 
         var events = new List<AgentEvent>();
         FlushCalls(events);
-        events.Add(Finish(new AgentEvent.Failed("agent_stream_ended", reason ?? "Letta's stream ended before the turn finished.")));
+        events.Add(Finish(stopReason == "cancelled"
+            ? Done()
+            : new AgentEvent.Failed("agent_stream_ended", reason ?? "Letta's stream ended before the turn finished.")));
         return events;
     }
 
