@@ -45,7 +45,12 @@ public sealed class ConversationMessageTests(PostgresServer postgres)
         Assert.Equal(10m, answer.GetProperty("budget").GetProperty("remaining_usd").GetDecimal());
 
         var messages = await Conversations.MessagesAsync(client, pair.AccessToken, id);
-        Assert.Equal([assistant.GetRawText(), user.GetRawText()], messages.Select(m => m.GetRawText()));
+        // The history is the answer's messages, and says how many other answers the assistant's has (none yet).
+        Assert.Equal(user.GetRawText(), messages[1].GetRawText());
+        Assert.Equal(0, messages[0].GetProperty("alternatives").GetInt32());
+        Assert.Equal(
+            assistant.EnumerateObject().Select(p => (p.Name, p.Value.GetRawText())),
+            messages[0].EnumerateObject().Where(p => p.Name != "alternatives").Select(p => (p.Name, p.Value.GetRawText())));
         var conversation = await Conversations.GetAsync(client, pair.AccessToken, id);
         Assert.Equal(2, conversation.GetProperty("message_count").GetInt32());
         Assert.Equal(assistant.GetProperty("created_at").GetDateTimeOffset(), conversation.GetProperty("last_message_at").GetDateTimeOffset());
