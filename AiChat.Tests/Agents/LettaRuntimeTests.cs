@@ -637,6 +637,8 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
     private readonly ConcurrentQueue<Call> calls = new();
     private readonly ConcurrentQueue<string> modelListings = new();
     private int failStatus;
+    private int waiting;
+    private TaskCompletionSource? held;
 
     private ChatCompletionsResponder()
     {
@@ -685,6 +687,15 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
 
     public void FailWith(HttpStatusCode status) => failStatus = (int)status;
 
+    /// <summary>How many calls are being held right now (see <see cref="Hold"/>).</summary>
+    public int Waiting => Volatile.Read(ref waiting);
+
+    /// <summary>From now on every call waits, recorded, until <see cref="Release"/> (or until its caller gives up).</summary>
+    public void Hold() => held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Lets every held call, and every later one, be answered.</summary>
+    public void Release() => held?.TrySetResult();
+
     public async ValueTask DisposeAsync()
     {
         await FakeHost.StopAsync(app);
@@ -694,6 +705,19 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
     {
         var body = await JsonNode.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted) as JsonObject ?? [];
         calls.Enqueue(new Call(ctx.Request.Headers.Authorization.ToString(), body));
+        if (held is { } gate)
+        {
+            Interlocked.Increment(ref waiting);
+            try
+            {
+                await gate.Task.WaitAsync(ctx.RequestAborted);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref waiting);
+            }
+        }
+
         ctx.Response.ContentType = "application/json";
         if (failStatus != 0)
         {
