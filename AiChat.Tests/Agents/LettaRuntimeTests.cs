@@ -397,6 +397,126 @@ public sealed class LettaRuntimeTests
     }
 
     [Fact]
+    public async Task AConversationIsMadeForTheAgentOnTheModelBehindTheUsersProviderOrOnTheAgentsModel()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+
+        var named = await rig.Runtime.CreateConversationAsync(agent, "house-model", Ct);
+        var plain = await rig.Runtime.CreateConversationAsync(agent, null, Ct);
+
+        Assert.Equal((agent.ExternalId, $"aichat-{agent.UserId:N}/house-model"), (rig.Letta.Conversation(named!)!.AgentId, rig.Letta.Conversation(named!)!.Model));
+        Assert.Null(rig.Letta.Conversation(plain!)!.Model);
+        Assert.False(rig.Runtime.CanRegenerate);
+    }
+
+    [Fact]
+    public async Task ATurnInAConversationIsSentThereAfterItsSystemMessageIsCompiledAgain()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        var conversationId = (await rig.Runtime.CreateConversationAsync(agent, null, Ct))!;
+        await rig.Runtime.UpdateBlocksAsync(agent, [new BlockUpdate("human", "Name: Ana")], Ct);
+        rig.Llm.Reply("Hello Ana!", prompt: 80, completion: 3);
+
+        var events = await CollectAsync(rig.Runtime.RunTurnAsync(InConversation(agent, conversationId), new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
+
+        Assert.Equal(new AgentEvent.Completed("Hello Ana!", "end_turn"), events[^1]);
+        Assert.Equal(
+            [$"/v1/conversations/{conversationId}/recompile", $"/v1/conversations/{conversationId}/messages"],
+            rig.Letta.Requests.Where(r => r.Path.StartsWith("/v1/conversations/conv-", StringComparison.Ordinal)).Select(r => r.Path));
+        Assert.Contains("Name: Ana", rig.Llm.Calls.Single().Body["messages"]![0]!["content"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal([("user", "Hi"), ("assistant", "Hello Ana!")], rig.Letta.Conversation(conversationId)!.Messages);
+        Assert.Empty(rig.Letta.Agent(agent.ExternalId!)!.Messages);
+    }
+
+    [Fact]
+    public async Task AConversationsModelIsSentAsTheOverrideOfEveryTurn()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        rig.Llm.Models.Add("house-model");
+        var agent = await rig.CreateAgentAsync();
+        var conversationId = (await rig.Runtime.CreateConversationAsync(agent, null, Ct))!;
+        var input = new TurnInput(agent.UserId, Guid.NewGuid(), "Hi");
+
+        var inConversation = await CollectAsync(rig.Runtime.RunTurnAsync(InConversation(agent, conversationId, "house-model"), input, Ct));
+        var agentDirect = await CollectAsync(rig.Runtime.RunTurnAsync(agent with { Conversation = new ConversationState(Guid.NewGuid(), true, "house-model", null, null, 0, 0) }, input, Ct));
+
+        Assert.Equal(new AgentEvent.Usage("house-model", 100, 20, null), inConversation[^2]);
+        Assert.IsType<AgentEvent.Completed>(agentDirect[^1]);
+        Assert.Equal(["house-model", "house-model"], rig.Llm.Calls.Select(call => call.Body["model"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task AModelLettaCannotResolveFailsTheTurnAsUnavailable()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        var conversationId = (await rig.Runtime.CreateConversationAsync(agent, null, Ct))!;
+
+        var events = await CollectAsync(rig.Runtime.RunTurnAsync(InConversation(agent, conversationId, "gpt-5-unlisted"), new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
+
+        var failed = Assert.IsType<AgentEvent.Failed>(Assert.Single(events));
+        Assert.Equal("agent_unavailable", failed.Code);
+        Assert.Contains("gpt-5-unlisted not found", failed.Detail, StringComparison.Ordinal);
+        Assert.Empty(rig.Llm.Calls);
+    }
+
+    [Fact]
+    public async Task ACancelledTurnInAConversationCancelsItsRunInLetta()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        var conversationId = (await rig.Runtime.CreateConversationAsync(agent, null, Ct))!;
+        rig.Llm.Hold();
+        using var cancellation = new CancellationTokenSource();
+
+        var turn = CollectAsync(rig.Runtime.RunTurnAsync(InConversation(agent, conversationId), new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), cancellation.Token));
+        await Chat.ChatTests.WaitForAsync(() => Task.FromResult(rig.Llm.Waiting == 1 ? (object)true : null));
+        await cancellation.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => turn);
+        Assert.Equal("cancelled", Assert.Single(rig.Letta.Runs).Status);
+        Assert.Single(rig.Letta.Requests, r => r.Method == "POST" && r.Path == $"/v1/conversations/{conversationId}/cancel");
+    }
+
+    [Fact]
+    public async Task ACancelledTurnOfTheDefaultConversationCancelsNothingInLetta()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        rig.Llm.Hold();
+        using var cancellation = new CancellationTokenSource();
+
+        var turn = CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), cancellation.Token));
+        await Chat.ChatTests.WaitForAsync(() => Task.FromResult(rig.Llm.Waiting == 1 ? (object)true : null));
+        await cancellation.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => turn);
+        Assert.DoesNotContain(rig.Letta.Requests, r => r.Path.EndsWith("/cancel", StringComparison.Ordinal));
+        rig.Llm.Release();
+    }
+
+    [Fact]
+    public async Task DeletingAConversationTwiceOrWhileLettaIsDownIsNoError()
+    {
+        await using var rig = await LettaRig.StartAsync();
+        var agent = await rig.CreateAgentAsync();
+        var conversationId = (await rig.Runtime.CreateConversationAsync(agent, null, Ct))!;
+
+        var other = (await rig.Runtime.CreateConversationAsync(agent, null, Ct))!;
+
+        await rig.Runtime.DeleteConversationAsync(agent, conversationId, Ct);
+        await rig.Runtime.DeleteConversationAsync(agent, conversationId, Ct);
+        rig.Letta.FailNextRequests(1);
+        await rig.Runtime.DeleteConversationAsync(agent, other, Ct);
+
+        Assert.True(rig.Letta.Conversation(conversationId)!.Deleted);
+        Assert.False(rig.Letta.Conversation(other)!.Deleted);
+        Assert.Equal(3, rig.Letta.Requests.Count(r => r.Method == "DELETE" && r.Path.StartsWith("/v1/conversations/", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task TheFakeAnswersASendWithoutStreamingWithWholeMessagesStopReasonAndUsage()
     {
         await using var rig = await LettaRig.StartAsync();
@@ -518,6 +638,10 @@ public sealed class LettaRuntimeTests
         Assert.Equal(new FakeLlmKeys().KeyFor(userId), Assert.Single(letta.LlmCalls).ApiKey);
     }
 
+    // The agent as a turn in that Letta conversation reads it with its lease.
+    private static AgentRecord InConversation(AgentRecord agent, string conversationId, string? model = null) =>
+        agent with { Conversation = new ConversationState(Guid.NewGuid(), false, model, conversationId, null, 0, 0) };
+
     private static async Task<List<AgentEvent>> CollectAsync(IAsyncEnumerable<AgentEvent> events)
     {
         var list = new List<AgentEvent>();
@@ -637,6 +761,8 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
     private readonly ConcurrentQueue<Call> calls = new();
     private readonly ConcurrentQueue<string> modelListings = new();
     private int failStatus;
+    private int waiting;
+    private TaskCompletionSource? held;
 
     private ChatCompletionsResponder()
     {
@@ -685,6 +811,15 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
 
     public void FailWith(HttpStatusCode status) => failStatus = (int)status;
 
+    /// <summary>How many calls are being held right now (see <see cref="Hold"/>).</summary>
+    public int Waiting => Volatile.Read(ref waiting);
+
+    /// <summary>From now on every call waits, recorded, until <see cref="Release"/> (or until its caller gives up).</summary>
+    public void Hold() => held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Lets every held call, and every later one, be answered.</summary>
+    public void Release() => held?.TrySetResult();
+
     public async ValueTask DisposeAsync()
     {
         await FakeHost.StopAsync(app);
@@ -694,6 +829,19 @@ internal sealed class ChatCompletionsResponder : IAsyncDisposable
     {
         var body = await JsonNode.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted) as JsonObject ?? [];
         calls.Enqueue(new Call(ctx.Request.Headers.Authorization.ToString(), body));
+        if (held is { } gate)
+        {
+            Interlocked.Increment(ref waiting);
+            try
+            {
+                await gate.Task.WaitAsync(ctx.RequestAborted);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref waiting);
+            }
+        }
+
         ctx.Response.ContentType = "application/json";
         if (failStatus != 0)
         {

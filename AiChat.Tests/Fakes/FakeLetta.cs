@@ -227,12 +227,9 @@ public sealed partial class FakeLetta : IAsyncDisposable
         v1.MapPost("/agents/{agentId}/messages", (RequestDelegate)(ctx => SendAsync(ctx, alwaysStream: false)));
         v1.MapPost("/agents/{agentId}/messages/stream", (RequestDelegate)(ctx => SendAsync(ctx, alwaysStream: true)));
 
-        // Collection routes are served with and without the trailing slash (upstream redirects the bare form).
-        foreach (var collection in new[] { "/conversations/", "/conversations" })
-        {
-            v1.MapPost(collection, (RequestDelegate)CreateConversationAsync);
-            v1.MapGet(collection, (RequestDelegate)ListConversationsAsync);
-        }
+        // Routing ignores a trailing slash, so this serves both forms (upstream redirects the bare one).
+        v1.MapPost("/conversations/", (RequestDelegate)CreateConversationAsync);
+        v1.MapGet("/conversations/", (RequestDelegate)ListConversationsAsync);
 
         v1.MapGet("/conversations/{conversationId}", (RequestDelegate)GetConversationAsync);
         v1.MapPatch("/conversations/{conversationId}", (RequestDelegate)UpdateConversationAsync);
