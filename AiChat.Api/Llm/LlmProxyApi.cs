@@ -7,8 +7,9 @@ namespace AiChat.Api.Llm;
 
 /// <summary>
 /// <c>/internal/llm/v1</c>: an OpenAI-compatible endpoint for the agent runtime's own LLM calls (Letta). The bearer key
-/// names the user (a per-user key signed with the internal secret), every call is reserved, forwarded to the configured
-/// model (or the offline model) and settled like the built-in runtime's own calls. The gateway never routes it.
+/// names the user (a per-user key signed with the internal secret), every call is reserved, forwarded to the catalogue
+/// model it names (the default one for any other name; the offline model without an endpoint) and settled like the
+/// built-in runtime's own calls. The gateway never routes it.
 /// </summary>
 public static class LlmProxyApi
 {
@@ -23,16 +24,18 @@ public static class LlmProxyApi
         return app;
     }
 
-    public static IResult ListModels(HttpContext context, IInternalLlmKeys keys, IOptions<LlmOptions> llm) =>
+    /// <summary>Every catalogue model and the embedding model: what Letta may name in a handle on this endpoint.</summary>
+    public static IResult ListModels(HttpContext context, IInternalLlmKeys keys, ModelCatalog models, IOptions<LlmOptions> llm) =>
         UserOf(context, keys) is null
             ? Error(StatusCodes.Status401Unauthorized, "invalid_api_key", "A per-user AiChat key is required.")
             : Results.Json(new
             {
                 @object = "list",
-                data = new[] { llm.Value.EffectiveModel, llm.Value.EffectiveEmbeddingModel }.Select(id => new { id, @object = "model", owned_by = "aichat" }),
+                data = models.Models.Select(entry => entry.Id).Append(llm.Value.EffectiveEmbeddingModel).Distinct(StringComparer.Ordinal)
+                    .Select(id => new { id, @object = "model", owned_by = "aichat" }),
             });
 
-    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, IOptions<LlmOptions> llm)
+    public static async Task<IResult> CompleteAsync(HttpContext context, IInternalLlmKeys keys, IChatClient model, ModelCatalog models)
     {
         if (UserOf(context, keys) is not { } userId)
         {
@@ -45,7 +48,7 @@ public static class LlmProxyApi
         try
         {
             request = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject ?? throw new JsonException("not an object");
-            (messages, options) = OpenAiWire.ReadRequest(request, llm.Value);
+            (messages, options) = OpenAiWire.ReadRequest(request, models);
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
         {

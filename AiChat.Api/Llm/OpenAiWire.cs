@@ -7,7 +7,8 @@ namespace AiChat.Api.Llm;
 /// <summary>The OpenAI chat-completions wire format, read into and written from <c>Microsoft.Extensions.AI</c> types (no HTTP here).</summary>
 public static class OpenAiWire
 {
-    public static (List<ChatMessage> Messages, ChatOptions Options) ReadRequest(JsonObject request, LlmOptions llm)
+    /// <summary>A chat-completions request, answered by the catalogue model it names, or by the default one when it names another.</summary>
+    public static (List<ChatMessage> Messages, ChatOptions Options) ReadRequest(JsonObject request, ModelCatalog models)
     {
         var messages = new List<ChatMessage>();
         foreach (var node in request["messages"]?.AsArray() ?? throw new JsonException("messages are required"))
@@ -58,11 +59,13 @@ public static class OpenAiWire
                 JsonSerializer.SerializeToElement(function["parameters"] ?? new JsonObject { ["type"] = "object" })))
             .ToList();
         var maxTokens = (request["max_completion_tokens"] ?? request["max_tokens"])?.GetValue<int>();
+        var model = request["model"] is JsonValue name && name.GetValueKind() == JsonValueKind.String && models.Find(name.GetValue<string>()) is { } named
+            ? named
+            : models.Default;
         return (messages, new ChatOptions
         {
-            // The metered endpoint serves the configured model whatever handle the caller names.
-            ModelId = llm.EffectiveModel,
-            MaxOutputTokens = Math.Min(maxTokens ?? llm.MaxOutputTokens, llm.MaxOutputTokens),
+            ModelId = model.Id,
+            MaxOutputTokens = Math.Min(maxTokens ?? model.MaxOutputTokens, model.MaxOutputTokens),
             Tools = tools.Count > 0 ? tools : null,
             Temperature = request["temperature"]?.GetValue<float>(),
         });

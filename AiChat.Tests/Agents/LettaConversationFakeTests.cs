@@ -19,7 +19,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
 
         using var missing = await http.PostAsJsonAsync("v1/conversations/", new { }, Ct);
         using var unknown = await http.PostAsync($"v1/conversations/?agent_id=agent-{Guid.NewGuid()}", null, Ct);
@@ -48,7 +48,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var billing = await CreateAsync(http, agent.ExternalId!, new { summary = "Billing thread" });
         var trip = await CreateAsync(http, agent.ExternalId!, new { summary = "Trip", model = $"aichat-{agent.UserId:N}/gpt-4o-mini" });
 
@@ -75,7 +75,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var id = await CreateAsync(http, agent.ExternalId!, new { });
 
         using var deleted = await http.DeleteAsync($"v1/conversations/{id}", Ct);
@@ -96,7 +96,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var id = await CreateAsync(http, agent.ExternalId!, new { });
 
         using var response = await SendAsync(http, id, "Hi there");
@@ -118,7 +118,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var first = await CreateAsync(http, agent.ExternalId!, new { });
         var second = await CreateAsync(http, agent.ExternalId!, new { });
         rig.Llm.Hold();
@@ -148,7 +148,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var id = await CreateAsync(http, agent.ExternalId!, new { });
         using var idle = await http.PostAsync($"v1/conversations/{id}/cancel", null, Ct);
         rig.Llm.Hold();
@@ -174,7 +174,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var id = await CreateAsync(http, agent.ExternalId!, new { });
         rig.Llm.Hold();
 
@@ -194,7 +194,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var id = await CreateAsync(http, agent.ExternalId!, new { });
 
         await rig.Client.UpdateBlockAsync(agent.ExternalId!, "human", "Name: Ana", null, Ct);
@@ -215,7 +215,7 @@ public sealed class LettaConversationFakeTests
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
-        using var http = Http(rig);
+        using var http = Http(rig.Letta);
         var id = await CreateAsync(http, agent.ExternalId!, new { model = $"aichat-{agent.UserId:N}/gpt-5-unlisted" });
 
         using var unresolved = await SendAsync(http, id, "hi");
@@ -227,10 +227,10 @@ public sealed class LettaConversationFakeTests
         Assert.Empty(rig.Letta.Runs);
     }
 
-    internal static HttpClient Http(LettaRig rig)
+    internal static HttpClient Http(FakeLetta letta)
     {
-        var http = new HttpClient { BaseAddress = rig.Letta.Url };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", rig.Letta.Password);
+        var http = new HttpClient { BaseAddress = letta.Url };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", letta.Password);
         return http;
     }
 

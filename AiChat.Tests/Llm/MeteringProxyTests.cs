@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using AiChat.Api.Data;
 using AiChat.Api.Llm;
 using AiChat.Tests.Agents;
 using AiChat.Tests.Auth;
@@ -213,6 +214,76 @@ public sealed class MeteringProxyTests(PostgresServer postgres)
         var budget = await (await client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
         Assert.Equal((500 * 0.15m + 20 * 0.60m) / 1_000_000m, budget.GetProperty("spent_usd").GetDecimal());
     }
+
+    [Fact]
+    public async Task EveryCatalogueModelIsOfferedAndACallNamingOneIsServedAndChargedAsIt()
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.DefaultReply = FakeReply.Text("ok", promptTokens: 5, completionTokens: 50);
+        await using var api = TwoModels(Priced(new ApiFactory(), llm));
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
+        var key = LogSink.Secret(api.Services.GetRequiredService<IInternalLlmKeys>().KeyFor(pair.UserId));
+
+        var listed = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/internal/llm/v1/models") { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", key) } }, TestContext.Current.CancellationToken);
+        var named = await PostAsync(client, key, new { model = "house-model", messages = new[] { new { role = "user", content = "hello" } } });
+        var other = await PostAsync(client, key, new { model = "not-in-the-catalogue", messages = new[] { new { role = "user", content = "hello" } } });
+
+        var ids = (await listed.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString());
+        Assert.Equal(["gpt-4o-mini", "house-model", "text-embedding-3-small"], ids);
+        Assert.Equal(HttpStatusCode.OK, named.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        Assert.Equal([("house-model", 2000), ("gpt-4o-mini", 300)], llm.Requests.Select(r => (r.Model, r.MaxTokens)));
+        var budget = await (await client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal((5 * 1.25m + 50 * 5m + 5 * 0.15m + 50 * 0.60m) / 1_000_000m, budget.GetProperty("spent_usd").GetDecimal());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ALettaConversationOnACatalogueModelIsAnsweredAndChargedAsThatModel(StoreProvider provider)
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
+        llm.DefaultReply = FakeReply.Text("Hello from the house model", promptTokens: 1000, completionTokens: 100);
+        await using var letta = await FakeLetta.StartAsync(LogSink.Secret("letta-" + Guid.NewGuid().ToString("N")));
+        var port = Loopback.FreePort();
+        await using var api = TwoModels(Priced(new ApiFactory(), llm))
+            .WithSetting("Agents:Runtime", "Letta")
+            .WithSetting("Letta:BaseUrl", letta.Url.ToString())
+            .WithSetting("Letta:Password", letta.Password)
+            .WithSetting("Letta:LlmBaseUrl", $"http://127.0.0.1:{port}/internal/llm/v1");
+        if (provider == StoreProvider.Postgres)
+        {
+            api.WithPostgres(await postgres.CreateDatabaseAsync());
+        }
+
+        api.UseKestrel(port);
+        api.StartServer();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var pair = await client.RegisterAsync();
+        var created = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/conversations", pair.AccessToken, new { model = "house-model" });
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("id").GetGuid();
+
+        var answer = await client.SendWithTokenAsync(HttpMethod.Post, $"/api/v1/conversations/{id}/messages", pair.AccessToken, new { content = "hi" });
+
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var result = await answer.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal("Hello from the house model", result.GetProperty("assistant_message").GetProperty("content").GetString());
+        Assert.Equal("house-model", Assert.Single(llm.Requests).Model);
+        var budget = await (await client.GetWithTokenAsync("/api/v1/user/budget", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal((1000 * 1.25m + 100 * 5m) / 1_000_000m, budget.GetProperty("spent_usd").GetDecimal());
+    }
+
+    // The default model at the shipped price, and a second one with its own.
+    private static ApiFactory TwoModels(ApiFactory api) => api
+        .WithSetting("Llm:Models:0:Id", "gpt-4o-mini")
+        .WithSetting("Llm:Models:0:ContextWindow", "128000")
+        .WithSetting("Llm:Models:0:MaxOutputTokens", "300")
+        .WithSetting("Llm:Models:0:Default", "true")
+        .WithSetting("Llm:Models:1:Id", "house-model")
+        .WithSetting("Llm:Models:1:ContextWindow", "32000")
+        .WithSetting("Llm:Models:1:MaxOutputTokens", "2000")
+        .WithSetting("Llm:Models:1:InputPerMillionUsd", "1.25")
+        .WithSetting("Llm:Models:1:OutputPerMillionUsd", "5");
 
     private static ApiFactory Priced(ApiFactory api, FakeOpenAi llm) => api
         .WithSetting("Llm:Endpoint", llm.BaseUrl.ToString())
