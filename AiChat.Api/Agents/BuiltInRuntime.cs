@@ -67,7 +67,7 @@ public sealed partial class BuiltInRuntime(
     public async Task<AgentContextInfo> GetContextAsync(AgentRecord agent, CancellationToken cancellationToken)
     {
         var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.UserId, null, cancellationToken);
-        var model = ModelOf(conversation);
+        var model = models.Resolve(conversation?.Model);
         if (conversation is null)
         {
             return new AgentContextInfo(0, model.ContextWindow, 0);
@@ -100,7 +100,7 @@ public sealed partial class BuiltInRuntime(
         {
             var conversation = agent.Conversation ?? await agents.GetConversationAsync(agent.UserId, input.ConversationId, cancellationToken)
                 ?? throw new AgentNotFoundException();
-            var model = ModelOf(conversation);
+            var model = models.Resolve(conversation.Model);
             var blocks = agent.Blocks ?? await store.GetBlocksAsync(agent.Id, cancellationToken);
             var context = await AssembleAsync(model, input.TurnId, input.UserMessageId, input.Content, blocks, conversation, cancellationToken);
             if (context.HistoryTruncated && context.OldestIncludedSeq > conversation.SummaryThroughSeq + 1)
@@ -203,10 +203,6 @@ public sealed partial class BuiltInRuntime(
             events.TryComplete();
         }
     }
-
-    /// <summary>The conversation's model from the catalogue; the default when it names none (or one no longer listed).</summary>
-    private CatalogModel ModelOf(ConversationState? conversation) =>
-        conversation?.Model is { } id && models.Find(id) is { } entry ? entry : models.Default;
 
     private Task<AssembledContext> AssembleAsync(CatalogModel model, Guid turnId, Guid? answeredMessageId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken) =>
         assembler.AssembleAsync(

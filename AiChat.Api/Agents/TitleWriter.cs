@@ -32,7 +32,7 @@ public sealed partial class TitleWriter(IChatClient chat, ModelCatalog models)
     /// </summary>
     public async Task<string?> SuggestAsync(Guid userId, Guid turnId, string? model, string userText, string assistantText, CancellationToken cancellationToken)
     {
-        var entry = model is not null && models.Find(model) is { } listed ? listed : models.Default;
+        var entry = models.Resolve(model);
         List<ChatMessage> prompt =
         [
             new(ChatRole.System, Instructions),

@@ -52,6 +52,9 @@ public sealed class ModelCatalog
 
     public CatalogModel? Find(string id) => Models.FirstOrDefault(model => string.Equals(model.Id, id, StringComparison.Ordinal));
 
+    /// <summary>The model a call uses: the one named when it is listed, else the default (none named, or one no longer listed).</summary>
+    public CatalogModel Resolve(string? id) => id is not null && Find(id) is { } listed ? listed : Default;
+
     /// <summary>Null when <paramref name="id"/> is in the catalogue (or not given: the default); else the 422 <c>unknown_model</c> problem.</summary>
     public ProblemHttpResult? Check(string? id) => id is null || Find(id) is not null ? null : UnknownModel(id);
 

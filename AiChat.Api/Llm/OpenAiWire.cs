@@ -59,9 +59,7 @@ public static class OpenAiWire
                 JsonSerializer.SerializeToElement(function["parameters"] ?? new JsonObject { ["type"] = "object" })))
             .ToList();
         var maxTokens = (request["max_completion_tokens"] ?? request["max_tokens"])?.GetValue<int>();
-        var model = request["model"] is JsonValue name && name.GetValueKind() == JsonValueKind.String && models.Find(name.GetValue<string>()) is { } named
-            ? named
-            : models.Default;
+        var model = models.Resolve(request["model"] is JsonValue name && name.GetValueKind() == JsonValueKind.String ? name.GetValue<string>() : null);
         return (messages, new ChatOptions
         {
             ModelId = model.Id,

@@ -260,7 +260,8 @@ public sealed class MeteringProxyTests(PostgresServer postgres)
         api.StartServer();
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         var pair = await client.RegisterAsync();
-        var created = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/conversations", pair.AccessToken, new { model = "house-model" });
+        // Titled at creation: no title call follows the turn, so the upstream sees the turn's call alone.
+        var created = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/conversations", pair.AccessToken, new { title = "House", model = "house-model" });
         var id = (await created.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("id").GetGuid();
 
         var answer = await client.SendWithTokenAsync(HttpMethod.Post, $"/api/v1/conversations/{id}/messages", pair.AccessToken, new { content = "hi" });
