@@ -370,8 +370,7 @@ public sealed class ChatTests
     /// </summary>
     internal static async Task NameDefaultConversationAsync(HttpClient client, string accessToken, string title = "Named by the test")
     {
-        var list = await (await client.GetWithTokenAsync("/api/v1/conversations", accessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
-        var id = list.GetProperty("conversations").EnumerateArray().Single(c => c.GetProperty("is_default").GetBoolean()).GetProperty("id").GetGuid();
+        var id = await ConversationRequests.DefaultAsync(client, accessToken);
         Assert.Equal(HttpStatusCode.OK, (await client.SendWithTokenAsync(HttpMethod.Patch, $"/api/v1/conversations/{id}", accessToken, new { title })).StatusCode);
     }
 
