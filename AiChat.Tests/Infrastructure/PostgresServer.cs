@@ -113,8 +113,27 @@ public sealed class PostgresServer : IAsyncLifetime
         await connection.OpenAsync();
         foreach (var name in _databases)
         {
-            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
-            await command.ExecuteNonQueryAsync();
+            await DropAsync(connection, name);
+        }
+    }
+
+    // FORCE terminates the database's other sessions; an autovacuum worker in it belongs to no role, and a role that is
+    // not a superuser (nor in pg_signal_backend) may not end it: the drop is refused until the worker is done.
+    private static async Task DropAsync(NpgsqlConnection connection, string name)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+                await command.ExecuteNonQueryAsync();
+                return;
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ObjectInUse && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
         }
     }
 
