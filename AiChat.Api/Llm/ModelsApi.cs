@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Llm;
 
@@ -12,12 +13,15 @@ public static class ModelsApi
         return app;
     }
 
-    /// <summary>The catalogue, default first: what a conversation may name as its model, and what each costs.</summary>
-    public static Ok<ModelListDto> ListModels(ModelCatalog catalog) =>
-        TypedResults.Ok(new ModelListDto(catalog.Models.Select(ModelDto.From).ToList()));
+    /// <summary>
+    /// The catalogue, default first: what a conversation may name as its model, and what each costs. <c>offline</c> says
+    /// the offline model answers for all of them (no endpoint is configured), so a client can say so.
+    /// </summary>
+    public static Ok<ModelListDto> ListModels(ModelCatalog catalog, IOptions<LlmOptions> options) =>
+        TypedResults.Ok(new ModelListDto(catalog.Models.Select(ModelDto.From).ToList(), options.Value.UsesOfflineModel));
 }
 
-public sealed record ModelListDto(IReadOnlyList<ModelDto> Models);
+public sealed record ModelListDto(IReadOnlyList<ModelDto> Models, bool Offline);
 
 public sealed record ModelDto(string Id, string Name, int ContextWindow, int MaxOutputTokens, decimal? InputPerMillionUsd, decimal? OutputPerMillionUsd, bool Default)
 {

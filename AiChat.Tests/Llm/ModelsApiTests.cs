@@ -28,6 +28,7 @@ public sealed class ModelsApiTests(PostgresServer postgres)
         var models = await ListAsync(client, pair.AccessToken);
 
         Assert.Equal([new Listed("aichat-offline", "aichat-offline", 128_000, 1024, 0m, 0m, true)], models);
+        Assert.True(await OfflineAsync(client, pair.AccessToken), "no endpoint: the list says the offline model answers");
     }
 
     [Theory]
@@ -45,6 +46,7 @@ public sealed class ModelsApiTests(PostgresServer postgres)
         var models = await ListAsync(client, pair.AccessToken);
 
         Assert.Equal([new Listed("gpt-4o-mini", "gpt-4o-mini", 8000, 300, 0.15m, 0.60m, true)], models);
+        Assert.False(await OfflineAsync(client, pair.AccessToken), "an endpoint is configured: a real model answers");
     }
 
     [Theory]
@@ -176,6 +178,12 @@ public sealed class ModelsApiTests(PostgresServer postgres)
             model.GetProperty("input_per_million_usd").GetDecimal(),
             model.GetProperty("output_per_million_usd").GetDecimal(),
             model.GetProperty("default").GetBoolean())).ToList();
+    }
+
+    private static async Task<bool> OfflineAsync(HttpClient client, string token)
+    {
+        var body = await (await client.GetWithTokenAsync("/api/v1/models", token)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        return body.GetProperty("offline").GetBoolean();
     }
 
     private sealed record Listed(string Id, string Name, int ContextWindow, int MaxOutputTokens, decimal InputPerMillionUsd, decimal OutputPerMillionUsd, bool Default);

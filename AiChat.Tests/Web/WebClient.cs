@@ -1,0 +1,99 @@
+using AiChat.Api.Data;
+using AiChat.Tests.Infrastructure;
+using Microsoft.Playwright;
+
+namespace AiChat.Tests.Web;
+
+/// <summary>
+/// The embedded system (API and gateway on loopback, on one store) with a browser page on the gateway's web client.
+/// Every page error and console error is collected: a test ends by asserting there were none.
+/// </summary>
+public sealed class WebClient : IAsyncDisposable
+{
+    private readonly List<string> _errors = [];
+
+    private WebClient(RunningSystem system, IBrowserContext context, IPage page)
+    {
+        System = system;
+        Context = context;
+        Page = page;
+        page.PageError += (_, error) => { lock (_errors) { _errors.Add($"page error: {error}"); } };
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error" && !ExpectedConsoleError(message.Text))
+            {
+                lock (_errors) { _errors.Add($"console: {message.Text}"); }
+            }
+        };
+    }
+
+    public RunningSystem System { get; }
+
+    public IBrowserContext Context { get; }
+
+    public IPage Page { get; }
+
+    public IReadOnlyList<string> Errors { get { lock (_errors) { return [.. _errors]; } } }
+
+    /// <summary>Failed requests the page made on purpose or that a test provoked (a 409, a dropped stream) are expected.</summary>
+    public Func<string, bool> ExpectedConsoleError { get; set; } = text => text.StartsWith("Failed to load resource", StringComparison.Ordinal);
+
+    public static async Task<WebClient> StartAsync(Browser browser, PostgresServer postgres, StoreProvider provider, Action<ApiFactory>? configure = null, int width = 1280, int height = 800, string locale = "en-US")
+    {
+        var api = new ApiFactory();
+        if (provider == StoreProvider.Postgres)
+        {
+            api.WithPostgres(await postgres.CreateDatabaseAsync());
+        }
+
+        configure?.Invoke(api);
+        var system = RunningSystem.Start(api);
+        var context = await browser.NewContextAsync(system.GatewayAddress, width, height, locale);
+        var page = await context.NewPageAsync();
+        return new WebClient(system, context, page);
+    }
+
+    /// <summary>Opens the client and registers a new account through its form; waits until the chat is shown.</summary>
+    public async Task<string> RegisterAsync(string? email = null, string password = "correct horse battery", string? name = null)
+    {
+        email ??= $"web-{Guid.NewGuid():N}@example.com";
+        await Page.GotoAsync("/");
+        await Page.GetByRole(AriaRole.Tab, new() { Name = "Create account" }).ClickAsync();
+        if (name is not null)
+        {
+            await Page.GetByLabel("Name (optional)").FillAsync(name);
+        }
+
+        await Page.GetByLabel("Email").FillAsync(email);
+        await Page.GetByLabel("Password").FillAsync(password);
+        await Page.Locator("#auth-submit").ClickAsync();
+        await Assertions.Expect(Page.Locator("#composer-input")).ToBeVisibleAsync();
+        return email;
+    }
+
+    /// <summary>Sends a message with the keyboard (Enter) and waits until its answer has ended.</summary>
+    public async Task<ILocator> SendAsync(string text)
+    {
+        var answers = Page.Locator(".message-assistant");
+        var before = await answers.CountAsync();
+        await Page.Locator("#composer-input").FillAsync(text);
+        await Page.Locator("#composer-input").PressAsync("Enter");
+        var answer = answers.Nth(before);
+        await Assertions.Expect(answer).Not.ToHaveAttributeAsync("data-status", "streaming", new() { Timeout = 30_000 });
+        return answer;
+    }
+
+    public async Task ScreenshotAsync(string name)
+    {
+        Directory.CreateDirectory(Browser.ScreenshotDirectory);
+        await Page.ScreenshotAsync(new() { Path = Path.Combine(Browser.ScreenshotDirectory, $"{name}.png"), FullPage = false });
+    }
+
+    public void AssertNoErrors() => Assert.Empty(Errors);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Context.DisposeAsync();
+        await System.DisposeAsync();
+    }
+}
