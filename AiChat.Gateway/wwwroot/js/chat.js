@@ -257,6 +257,7 @@ export function initChat({ conversations, confirm, askName }) {
     let connect = start;
     let frame = 0;
     let reconnectNotice = null;
+    let completed = false;
     const visible = () => mine === generation;
     turn = { id: null, conversationId: target.id };
     setBusy(true);
@@ -310,6 +311,7 @@ export function initChat({ conversations, confirm, askName }) {
               window.dispatchEvent(new CustomEvent('aichat:usage', { detail: event.data }));
             } else if (event.event === 'turn.completed') {
               ended = true;
+              completed = true;
               cancelAnimationFrame(frame);
               if (visible()) {
                 update(items.answerItem, { ...event.data.assistant_message, alternatives: Number(items.answerItem.dataset.alternatives) });
@@ -348,25 +350,31 @@ export function initChat({ conversations, confirm, askName }) {
       if (!ended && visible()) {
         await open(conversation); // the events are gone: the history has the outcome
       }
-      await afterTurn(target);
       return true;
     } finally {
       reconnectNotice?.remove();
+      const started = turn.id !== null;
       turn = null;
       setBusy(false);
       if (visible()) {
         updateActions();
       }
+      if (started) {
+        afterTurn(target, completed);
+      }
     }
   }
 
-  /** The conversation's new place in the list, and its generated title once the API has written it. */
-  async function afterTurn(target) {
+  /**
+   * The conversation's new place in the list, and — after a completed first exchange — its title once the API has
+   * generated it (a short call that runs after the turn has ended).
+   */
+  async function afterTurn(target, completed) {
     try {
       let fresh = await request(`/api/v1/conversations/${target.id}`);
       conversations.touch(fresh);
       const deadline = Date.now() + 10_000;
-      while (!fresh.title && Date.now() < deadline) {
+      while (completed && !fresh.title && Date.now() < deadline) {
         await new Promise(resolve => setTimeout(resolve, 500));
         fresh = await request(`/api/v1/conversations/${target.id}`);
       }
