@@ -271,6 +271,27 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         web.AssertNoErrors();
     }
 
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheSessionRefreshesItsTokenBeforeItExpires(StoreProvider provider)
+    {
+        // A 66 s access token: the client refreshes a minute before it ends, so after about 6 s.
+        await using var web = await WebClient.StartAsync(browser, postgres, provider, api => api.WithSetting("Auth:AccessTokenLifetime", "00:01:06"));
+        var page = web.Page;
+        await web.RegisterAsync();
+        var before = await page.EvaluateAsync<string>("() => JSON.parse(localStorage.getItem('aichat.session')).refresh_token");
+
+        var refresh = await page.WaitForResponseAsync(response => response.Url.EndsWith("/api/v1/auth/refresh", StringComparison.Ordinal), new() { Timeout = 30_000 });
+
+        Assert.Equal(200, refresh.Status);
+        await Expect(page.Locator("#composer-input")).ToBeVisibleAsync();
+        var after = await page.EvaluateAsync<string>("() => JSON.parse(localStorage.getItem('aichat.session')).refresh_token");
+        Assert.NotEqual(before, after);
+        var answer = await web.SendAsync("my name is Ana");
+        await Expect(answer).ToHaveAttributeAsync("data-status", "complete");
+        web.AssertNoErrors();
+    }
+
     [Fact]
     public async Task TheClientSpeaksRussianToARussianBrowserAndCanSwitchToEnglish()
     {
