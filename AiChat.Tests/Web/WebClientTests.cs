@@ -199,6 +199,35 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AReplyKeepsStreamingWhileAnotherConversationIsOpenAndIsShownOnReturn(StoreProvider provider)
+    {
+        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+        var reply = string.Join(' ', Enumerable.Range(1, 150).Select(i => $"w{i}"));
+        llm.Enqueue(FakeReply.Delayed(FakeReply.Text(reply, chunkSize: 8), TimeSpan.FromMilliseconds(40)));
+        await using var web = await WebClient.StartAsync(browser, postgres, provider, api => OnFake(api, llm));
+        var page = web.Page;
+        var (email, password) = await web.RegisterAsync();
+        var first = await page.Locator(".conversation-link[aria-current=page]").GetAttributeAsync("data-id");
+
+        await page.Locator("#composer-input").FillAsync("a long one please");
+        await page.Locator("#composer-input").PressAsync("Enter");
+        await Expect(page.Locator(".message-assistant .message-body")).ToContainTextAsync("w3");
+        await page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
+        await Expect(page.Locator(".empty-hint")).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Send" })).ToBeVisibleAsync();
+
+        await page.Locator($".conversation-link[data-id='{first}']").ClickAsync();
+        var answer = page.Locator(".message-assistant").Last;
+        await Expect(answer).ToHaveAttributeAsync("data-status", "complete", new() { Timeout = 30_000 });
+        using var api = await web.ApiClientAsync(email, password);
+        var stored = (await api.GetFromJsonAsync<JsonElement>("/api/v1/chat/history?limit=1", TestContext.Current.CancellationToken)).GetProperty("messages")[0];
+        Assert.Equal(reply, stored.GetProperty("content").GetString());
+        Assert.Equal(reply, (await answer.Locator(".message-body").InnerTextAsync()).Trim());
+        web.AssertNoErrors();
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task RegenerateKeepsTheOldAnswerAsAnAlternative(StoreProvider provider)
     {
         await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
