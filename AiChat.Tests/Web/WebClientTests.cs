@@ -77,7 +77,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task AStreamThatDropsIsResumedAndItsTextEqualsTheStoredMessage(StoreProvider provider)
     {
-        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+        await using var llm = await FakeLlmAsync();
         var reply = string.Join(' ', Enumerable.Range(1, 60).Select(i => $"word{i}"));
         llm.Enqueue(FakeReply.Delayed(FakeReply.Text(reply, chunkSize: 6), TimeSpan.FromMilliseconds(10)));
         await using var web = await WebClient.StartAsync(browser, postgres, provider, api => OnFake(api, llm));
@@ -120,8 +120,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         Assert.Equal(cutAfter.ToString(System.Globalization.CultureInfo.InvariantCulture), resumedFrom);
         Assert.True(resumeAttempts >= 2, "the first resume failed and was retried");
         using var api = await web.ApiClientAsync(email, password);
-        var history = await api.GetFromJsonAsync<JsonElement>("/api/v1/chat/history?limit=1", TestContext.Current.CancellationToken);
-        var stored = history.GetProperty("messages")[0].GetProperty("content").GetString();
+        var stored = (await LastAnswerAsync(api)).GetProperty("content").GetString();
         Assert.Equal(reply, stored);
         Assert.Equal(stored, await answer.Locator(".message-body").EvaluateAsync<string>("element => element.aichatText"));
         Assert.Equal(stored, (await answer.Locator(".message-body").InnerTextAsync()).Trim());
@@ -134,7 +133,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     public async Task MarkupInAMessageIsShownAsTextAndRunsNothing(StoreProvider provider)
     {
         const string hostile = "<img src=x onerror=\"window.__pwned=1\"> <script>window.__pwned=2</script> [click me](javascript:window.__pwned=3) **bold** [docs](https://example.com/docs)";
-        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+        await using var llm = await FakeLlmAsync();
         llm.Enqueue(FakeReply.Text(hostile));
         await using var web = await WebClient.StartAsync(browser, postgres, provider, api => OnFake(api, llm));
         var page = web.Page;
@@ -173,7 +172,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task StopEndsTheReplyAndItIsStoredAsCancelled(StoreProvider provider)
     {
-        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+        await using var llm = await FakeLlmAsync();
         llm.Enqueue(FakeReply.Delayed(FakeReply.Text(string.Join(' ', Enumerable.Repeat("slowly", 400)), chunkSize: 7), TimeSpan.FromMilliseconds(50)));
         await using var web = await WebClient.StartAsync(browser, postgres, provider, api => OnFake(api, llm));
         var page = web.Page;
@@ -190,7 +189,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         await Expect(answer.Locator(".message-status")).ToHaveTextAsync("Stopped");
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Send" })).ToBeVisibleAsync();
         using var api = await web.ApiClientAsync(email, password);
-        var stored = (await api.GetFromJsonAsync<JsonElement>("/api/v1/chat/history?limit=1", TestContext.Current.CancellationToken)).GetProperty("messages")[0];
+        var stored = await LastAnswerAsync(api);
         Assert.Equal("cancelled", stored.GetProperty("status").GetString());
         await page.ReloadAsync();
         await Expect(page.Locator(".message-assistant .message-status")).ToHaveTextAsync("Stopped");
@@ -201,7 +200,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task AReplyKeepsStreamingWhileAnotherConversationIsOpenAndIsShownOnReturn(StoreProvider provider)
     {
-        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+        await using var llm = await FakeLlmAsync();
         var reply = string.Join(' ', Enumerable.Range(1, 150).Select(i => $"w{i}"));
         llm.Enqueue(FakeReply.Delayed(FakeReply.Text(reply, chunkSize: 8), TimeSpan.FromMilliseconds(40)));
         await using var web = await WebClient.StartAsync(browser, postgres, provider, api => OnFake(api, llm));
@@ -220,7 +219,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         var answer = page.Locator(".message-assistant").Last;
         await Expect(answer).ToHaveAttributeAsync("data-status", "complete", new() { Timeout = 30_000 });
         using var api = await web.ApiClientAsync(email, password);
-        var stored = (await api.GetFromJsonAsync<JsonElement>("/api/v1/chat/history?limit=1", TestContext.Current.CancellationToken)).GetProperty("messages")[0];
+        var stored = await LastAnswerAsync(api);
         Assert.Equal(reply, stored.GetProperty("content").GetString());
         Assert.Equal(reply, (await answer.Locator(".message-body").InnerTextAsync()).Trim());
         web.AssertNoErrors();
@@ -230,7 +229,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task RegenerateKeepsTheOldAnswerAsAnAlternative(StoreProvider provider)
     {
-        await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+        await using var llm = await FakeLlmAsync();
         llm.Enqueue(FakeReply.Text("first answer"));
         llm.Enqueue(FakeReply.Text("title"));
         llm.Enqueue(FakeReply.Text("second answer"));
@@ -387,6 +386,12 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         await web.ScreenshotAsync("chat-360");
         web.AssertNoErrors();
     }
+
+    private static Task<FakeOpenAi> FakeLlmAsync() => FakeOpenAi.StartAsync(LogSink.Secret("sk-web-" + Guid.NewGuid().ToString("N")));
+
+    /// <summary>The default conversation's newest message, as the API stored it.</summary>
+    private static async Task<JsonElement> LastAnswerAsync(HttpClient api) =>
+        (await api.GetFromJsonAsync<JsonElement>("/api/v1/chat/history?limit=1", TestContext.Current.CancellationToken)).GetProperty("messages")[0];
 
     private static void OnFake(ApiFactory api, FakeOpenAi llm) => api
         .WithSetting("Llm:Endpoint", llm.BaseUrl.ToString())
