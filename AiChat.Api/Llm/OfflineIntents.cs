@@ -114,7 +114,8 @@ public static partial class OfflineIntents
     [GeneratedRegex(@"\b(?i:меня\s+зовут|мо[её]\s+имя)(?:\s*[—–:-])?\s+(?<name>[\p{L}][\p{L}'\-]{0,29}(?:\s+\p{Lu}[\p{L}'\-]{0,29}){0,2})", RegexOptions.CultureInvariant)]
     private static partial Regex RussianName();
 
-    [GeneratedRegex(@"\bI\s+(?:really\s+)?(?:like|love|prefer|enjoy)\s+(?<what>[^.!?\n]{1,120})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    // Not after "do": "what do I like most?" asks, it does not tell.
+    [GeneratedRegex(@"(?<!\bdo\s+)\bI\s+(?:really\s+)?(?:like|love|prefer|enjoy)\s+(?<what>[^.!?\n]{1,120})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex EnglishLike();
 
     // Not after "что": "что я люблю?" asks, it does not tell.

@@ -79,6 +79,8 @@ public sealed class OfflineChatClientTests
     [InlineData("Что я люблю?", "Любит: джаз\nLikes: tea", "[офлайн-модель] Судя по моей памяти, вы любите: джаз; tea.")]
     [InlineData("что мне нравится", "", "[офлайн-модель] Вы ещё не говорили мне, что любите.")]
     [InlineData("what do I like?", "Любит: джаз", "[offline model] From my memory, you like: джаз.")]
+    [InlineData("what do I like most?", "Likes: jazz", "[offline model] From my memory, you like: jazz.")]
+    [InlineData("Что я люблю больше всего?", "Любит: джаз", "[офлайн-модель] Судя по моей памяти, вы любите: джаз.")]
     public async Task AQuestionIsAnsweredFromMemoryInTheLanguageItWasAskedIn(string said, string human, string answer)
     {
         Assert.Equal(answer, (await AskAsync(said, human)).Text);
