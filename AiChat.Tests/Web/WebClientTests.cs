@@ -17,12 +17,17 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task AUsersChatsMemoryAndHistorySurviveAReloadAndTheirConversationsCanBeManaged(StoreProvider provider)
     {
-        await using var web = await WebClient.StartAsync(browser, postgres, provider);
+        // The offline model's own pace (as a person running AiChat sees it), so the reply is seen arriving.
+        await using var web = await WebClient.StartAsync(browser, postgres, provider, api => api.WithSetting("Llm:Offline:WordDelay", "00:00:00.060"));
         var page = web.Page;
         var (email, password) = await web.RegisterAsync();
 
-        var first = await web.SendAsync("my name is Ana");
-        await Expect(first).ToHaveAttributeAsync("data-status", "complete");
+        await page.Locator("#composer-input").FillAsync("my name is Ana");
+        await page.Locator("#composer-input").PressAsync("Enter");
+        var first = page.Locator(".message-assistant").Last;
+        await Expect(first.Locator(".message-body")).ToContainTextAsync("[offline model]");
+        await Expect(first).ToHaveAttributeAsync("data-status", "streaming");
+        await Expect(first).ToHaveAttributeAsync("data-status", "complete", new() { Timeout = 30_000 });
         await Expect(page.Locator(".conversation-link[aria-current=page] .conversation-title")).ToHaveTextAsync("My name is Ana");
 
         await page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
@@ -331,6 +336,12 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         await web.RegisterAsync();
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Новый чат" })).ToBeVisibleAsync();
         await Expect(page.Locator("#offline-notice")).ToContainTextAsync("Офлайн-модель");
+        await web.SendAsync("меня зовут Анна");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Новый чат" }).ClickAsync();
+        await Expect(page.Locator(".empty-hint")).ToBeVisibleAsync();
+        var answer = await web.SendAsync("как меня зовут?");
+        await Expect(answer.Locator(".message-body")).ToContainTextAsync("Анна");
+        await Expect(answer.Locator(".message-author")).ToHaveTextAsync("Ассистент");
         await web.ScreenshotAsync("chat-desktop-ru");
 
         await page.Locator(".topbar .language-select").SelectOptionAsync("en");
