@@ -1,3 +1,5 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -24,12 +26,19 @@ public sealed class RunningSystem : IAsyncDisposable
 
     public Uri GatewayAddress { get; }
 
-    public static RunningSystem Start(ApiFactory api)
+    /// <summary>Starts the API, then a gateway in front of it (<paramref name="gateway"/> may give it settings or https).</summary>
+    public static RunningSystem Start(ApiFactory api, Action<GatewayFactory>? gateway = null)
     {
         var apiAddress = StartOnLoopback(api);
-        var gateway = new GatewayFactory(apiAddress);
-        var gatewayAddress = StartOnLoopback(gateway);
-        return new RunningSystem(api, gateway, apiAddress, gatewayAddress);
+        var gatewayFactory = new GatewayFactory(apiAddress);
+        gateway?.Invoke(gatewayFactory);
+        if (gatewayFactory.Certificate is { } certificate)
+        {
+            gatewayFactory.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
+        }
+
+        var gatewayAddress = StartOnLoopback(gatewayFactory, listening: gatewayFactory.Certificate is not null);
+        return new RunningSystem(api, gatewayFactory, apiAddress, gatewayAddress);
     }
 
     /// <summary>A plain client of the gateway, as a browser or frontend would use it.</summary>
@@ -41,9 +50,13 @@ public sealed class RunningSystem : IAsyncDisposable
         await Api.DisposeAsync();
     }
 
-    private static Uri StartOnLoopback<T>(WebApplicationFactory<T> factory) where T : class
+    private static Uri StartOnLoopback<T>(WebApplicationFactory<T> factory, bool listening = false) where T : class
     {
-        factory.UseKestrel(0);
+        if (!listening)
+        {
+            factory.UseKestrel(0);
+        }
+
         factory.StartServer();
         var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new Uri(address.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1"));
