@@ -64,7 +64,10 @@ public sealed class ChatLimitTests(PostgresServer postgres)
     public async Task StreamsOverTheOpenLimitAreRefusedAndAClosedStreamFreesItsSlotAtOnce(StoreProvider provider)
     {
         var model = new GatedChatClient();
-        var api = await OnAsync(new ApiFactory().WithSetting("Chat:MaxOpenStreamsPerUser", "2").WithServices(s => s.UseModel(model)), provider);
+        var api = await OnAsync(new ApiFactory()
+            .WithSetting("Chat:MaxOpenStreamsPerUser", "2")
+            .WithSetting("Chat:RateLimits:MessagesPerMinute", "3")
+            .WithServices(s => s.UseModel(model)), provider);
         await using var system = RunningSystem.Start(api);
         try
         {
@@ -127,6 +130,9 @@ public sealed class ChatLimitTests(PostgresServer postgres)
         Assert.Equal(HttpStatusCode.OK, (await json).StatusCode);
         reopened.Dispose();
         first.Dispose();
+
+        // The stream limit is checked first: the refused streamed message spent none of the 3 messages a minute.
+        await ConversationRequests.AnswerAsync(client, ConversationRequests.Send(pair.AccessToken, conversation, "third message"));
     }
 
     /// <summary>Asks for an event stream and returns once the headers are in, the body unread (a refusal is then read as a problem).</summary>
