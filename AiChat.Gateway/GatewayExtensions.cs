@@ -35,6 +35,7 @@ public static class GatewayExtensions
         app.UseForwardedHeaders();
         app.UseSecurityHeaders(EdgeHeaders.Policy());
         app.UseCors();
+        // The bare statuses YARP sets (a chunked body cut at the limit, the API not answering) become problems too.
         app.UseStatusCodePages();
         app.UseRequestBodyLimit(options);
         app.UseInternalRoutesBlocked();
