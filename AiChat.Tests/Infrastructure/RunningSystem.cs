@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -32,12 +33,7 @@ public sealed class RunningSystem : IAsyncDisposable
         var apiAddress = StartOnLoopback(api);
         var gatewayFactory = new GatewayFactory(apiAddress);
         gateway?.Invoke(gatewayFactory);
-        if (gatewayFactory.Certificate is { } certificate)
-        {
-            gatewayFactory.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
-        }
-
-        var gatewayAddress = StartOnLoopback(gatewayFactory, listening: gatewayFactory.Certificate is not null);
+        var gatewayAddress = StartOnLoopback(gatewayFactory, gatewayFactory.Certificate);
         return new RunningSystem(api, gatewayFactory, apiAddress, gatewayAddress);
     }
 
@@ -50,13 +46,17 @@ public sealed class RunningSystem : IAsyncDisposable
         await Api.DisposeAsync();
     }
 
-    private static Uri StartOnLoopback<T>(WebApplicationFactory<T> factory, bool listening = false) where T : class
+    // A listen option, not UseKestrel(port): the factory sets a port on the server's addresses while the app's own thread
+    // may already be starting the server, which then refuses the change.
+    private static Uri StartOnLoopback<T>(WebApplicationFactory<T> factory, X509Certificate2? certificate = null) where T : class
     {
-        if (!listening)
+        factory.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
         {
-            factory.UseKestrel(0);
-        }
-
+            if (certificate is not null)
+            {
+                listen.UseHttps(certificate);
+            }
+        }));
         factory.StartServer();
         var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new Uri(address.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1"));
