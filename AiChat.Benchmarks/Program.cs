@@ -175,6 +175,8 @@ internal sealed class BenchApi : WebApplicationFactory<api::Program>
         builder.UseEnvironment("Production");
         builder.UseSetting("Store:DataDirectory", _data);
         builder.UseSetting("Auth:RateLimits:PerClientAddress", "100000");
+        // The benchmark measures turns, not the per-user message limit that would otherwise stop it at 30 a minute.
+        builder.UseSetting("Chat:RateLimits:MessagesPerMinute", "100000");
         builder.UseSetting("Chat:Workers", "16");
 
         // The offline model's pace is for people watching a reply; the benchmark measures the server.

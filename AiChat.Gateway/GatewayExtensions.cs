@@ -1,42 +1,46 @@
-using Microsoft.AspNetCore.HttpOverrides;
-
 namespace AiChat.Gateway;
 
 public static class GatewayExtensions
 {
-    /// <summary>YARP with routes from the <c>ReverseProxy</c> section, destinations resolved by service discovery.</summary>
+    /// <summary>
+    /// YARP with routes from the <c>ReverseProxy</c> section, destinations resolved by service discovery, and the edge:
+    /// the client address it vouches for, the body limit, problem documents, CORS for the frontends in configuration.
+    /// </summary>
     public static IHostApplicationBuilder AddGateway(this IHostApplicationBuilder builder)
     {
+        var options = GatewayOptions.Read(builder.Configuration);
+        builder.Services.AddSingleton(options);
+
         builder.Services.AddReverseProxy()
             .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
-            .AddServiceDiscoveryDestinationResolver();
+            .AddServiceDiscoveryDestinationResolver()
+            .AddTransforms(ClientAddress.ForwardOnlyWhatTheGatewaySaw);
 
-        builder.Services.Configure<ForwardedHeadersOptions>(options =>
-        {
-            // Believe X-Forwarded-* only from proxies named in configuration (a load balancer in front of the gateway).
-            options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
-            foreach (var proxy in builder.Configuration.GetSection("Gateway:KnownProxies").Get<string[]>() ?? [])
-            {
-                options.KnownProxies.Add(System.Net.IPAddress.Parse(proxy));
-            }
-        });
+        builder.Services.AddClientAddress(options);
+        builder.Services.AddRequestBodyLimit(options);
+        builder.Services.AddGatewayProblems(options);
+        builder.Services.AddFrontendCors(options.Cors);
         return builder;
     }
 
     /// <summary>
     /// The web client from wwwroot, <c>/api/**</c>, <c>/health</c> and <c>/openapi/**</c> proxied to the API
-    /// (SSE-safe: YARP streams responses unbuffered), and <c>/internal/**</c> never forwarded.
+    /// (SSE-safe: YARP streams responses unbuffered), and <c>/internal/**</c> never forwarded. Every response carries the
+    /// security headers and, for an allowed frontend, the CORS headers — the gateway's own problems included.
     /// </summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
+        var options = app.Services.GetRequiredService<GatewayOptions>();
+
         app.UseForwardedHeaders();
+        app.UseSecurityHeaders(EdgeHeaders.Policy());
+        app.UseCors();
+        // The bare statuses YARP sets (a chunked body cut at the limit, the API not answering) become problems too.
+        app.UseStatusCodePages();
+        app.UseRequestBodyLimit(options);
+        app.UseInternalRoutesBlocked();
         app.UseDefaultFiles();
         app.UseStaticFiles();
-
-        app.Map("/internal/{**rest}", () => Results.Problem(
-            statusCode: StatusCodes.Status404NotFound,
-            title: "Not Found",
-            extensions: new Dictionary<string, object?> { ["code"] = "not_found" }));
 
         app.MapReverseProxy();
         app.MapFallbackToFile("index.html");

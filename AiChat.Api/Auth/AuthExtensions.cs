@@ -1,5 +1,4 @@
 using System.Text;
-using System.Threading.RateLimiting;
 using AiChat.Api.Infrastructure;
 using AiChat.Api.Users;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -55,25 +54,7 @@ public static class AuthExtensions
         services.AddAuthorizationBuilder()
             .AddPolicy(ApiUser.AdminPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(Roles.Admin));
 
-        services.AddRateLimiter(options =>
-        {
-            options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            options.AddPolicy(AuthRateLimits.PolicyName, context =>
-            {
-                var limits = context.RequestServices.GetRequiredService<IOptions<AuthOptions>>().Value.RateLimits;
-                return RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new FixedWindowRateLimiterOptions
-                {
-                    PermitLimit = limits.PerClientAddress,
-                    Window = limits.Window,
-                    QueueLimit = 0,
-                });
-            });
-            options.OnRejected = async (context, cancellationToken) =>
-            {
-                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : (TimeSpan?)null;
-                await Problems.TooManyRequests(context.HttpContext, retryAfter, AuthProblemCodes.RateLimited).ExecuteAsync(context.HttpContext);
-            };
-        });
+        services.AddRateLimiter(options => options.AddPolicy<string, ClientAddressRateLimitPolicy>(AuthRateLimits.PolicyName));
 
         return builder;
     }

@@ -14,8 +14,8 @@ public static class ChatApi
     {
         var group = app.MapGroup("/api/v1/chat").WithTags("Chat").RequireAuthorization();
 
-        group.MapPost("/message", SendMessageAsync);
-        group.MapGet("/turns/{turnId:guid}/events", StreamEventsAsync);
+        group.MapPost("/message", SendMessageAsync).RequireRateLimiting(ChatRateLimits.MessagesPolicy).StreamsEvents(EventStreamEndpoint.WhenAccepted);
+        group.MapGet("/turns/{turnId:guid}/events", StreamEventsAsync).StreamsEvents(EventStreamEndpoint.Always);
         group.MapPost("/turns/{turnId:guid}/cancel", CancelAsync);
         group.MapGet("/history", GetHistoryAsync);
         group.MapDelete("/history", DeleteHistoryAsync);
@@ -228,7 +228,7 @@ public static class ChatApi
         return Problems.Of(failure.Status, failure.Code, failure.Detail, extensions);
     }
 
-    private static bool WantsEventStream(HttpRequest request) =>
+    internal static bool WantsEventStream(HttpRequest request) =>
         request.GetTypedHeaders().Accept.Any(accept => accept.MediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
 }
 

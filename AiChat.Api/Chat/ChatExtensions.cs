@@ -7,7 +7,8 @@ public static class ChatExtensions
 {
     /// <summary>
     /// Chat: the transcript (also what agents read, as <see cref="ITranscript"/>), turns started by the turn service, run by
-    /// the queue's workers, followed as event streams, and recovered when their instance died.
+    /// the queue's workers, followed as event streams, and recovered when their instance died; per-user limits on
+    /// messages and open streams.
     /// </summary>
     public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder)
     {
@@ -25,6 +26,7 @@ public static class ChatExtensions
         builder.Services.AddSingleton<TurnRecovery>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TurnRecovery>());
         builder.Services.AddSingleton<IAccountComponent, ChatAccount>();
+        builder.Services.AddChatRateLimits();
         return builder;
     }
 }

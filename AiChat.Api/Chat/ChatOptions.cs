@@ -16,6 +16,15 @@ public sealed class ChatOptions
     /// <summary>Turns one user may have running at once, in different conversations; beyond it 429 <c>too_many_turns</c>.</summary>
     public int MaxConcurrentTurnsPerUser { get; set; } = 2;
 
+    /// <summary>Per-user request rates on this instance (in memory).</summary>
+    public ChatRateLimitOptions RateLimits { get; set; } = new();
+
+    /// <summary>
+    /// Event streams one user may hold open at once on this instance (a streamed message, a regenerate, a turn's events);
+    /// beyond it 429 <c>too_many_streams</c>. Enough for a few tabs following the user's running turns and reconnecting.
+    /// </summary>
+    public int MaxOpenStreamsPerUser { get; set; } = 8;
+
     /// <summary>How often a running turn tells the store it is alive.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -39,4 +48,13 @@ public sealed class ChatOptions
 
     /// <summary>How long deltas are gathered into one stored event (fewer writes, same text).</summary>
     public TimeSpan DeltaCoalescing { get; set; } = TimeSpan.FromMilliseconds(30);
+}
+
+public sealed class ChatRateLimitOptions
+{
+    /// <summary>
+    /// Messages (and regenerates) one user may send per minute, across all conversations; beyond it 429 <c>rate_limited</c>
+    /// and nothing is stored. Far above what a person types, low enough to stop a runaway script from filling the queue.
+    /// </summary>
+    public int MessagesPerMinute { get; set; } = 30;
 }

@@ -14,6 +14,8 @@ public static class ChatProblems
     public const string AgentStreamEnded = "agent_stream_ended";
     public const string ConversationBusy = "conversation_busy";
     public const string TooManyTurns = "too_many_turns";
+    public const string RateLimited = "rate_limited";
+    public const string TooManyStreams = "too_many_streams";
     public const string NotLastAnswer = "not_last_answer";
     public const string RegenerateUnsupported = "regenerate_unsupported";
 }

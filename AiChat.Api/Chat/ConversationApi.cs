@@ -23,9 +23,11 @@ public static class ConversationApi
         group.MapGet("/{conversationId:guid}", GetAsync);
         group.MapPatch("/{conversationId:guid}", UpdateAsync);
         group.MapDelete("/{conversationId:guid}", DeleteAsync);
-        group.MapPost("/{conversationId:guid}/messages", SendMessageAsync);
+        group.MapPost("/{conversationId:guid}/messages", SendMessageAsync)
+            .RequireRateLimiting(ChatRateLimits.MessagesPolicy).StreamsEvents(EventStreamEndpoint.WhenAccepted);
         group.MapGet("/{conversationId:guid}/messages", GetMessagesAsync);
-        group.MapPost("/{conversationId:guid}/messages/{messageId:guid}/regenerate", RegenerateAsync);
+        group.MapPost("/{conversationId:guid}/messages/{messageId:guid}/regenerate", RegenerateAsync)
+            .RequireRateLimiting(ChatRateLimits.MessagesPolicy).StreamsEvents(EventStreamEndpoint.WhenAccepted);
         group.MapGet("/{conversationId:guid}/messages/{messageId:guid}/alternatives", GetAlternativesAsync);
 
         return app;

@@ -7,7 +7,7 @@ namespace AiChat.Api.Infrastructure;
 
 public static class ApiDefaults
 {
-    /// <summary>JSON in snake_case, RFC 9457 problems with a <c>code</c>, a body size limit, forwarded headers, OpenAPI.</summary>
+    /// <summary>JSON in snake_case, RFC 9457 problems with a <c>code</c>, a body size limit, forwarded headers, rate limiting, OpenAPI.</summary>
     public static IHostApplicationBuilder AddApiDefaults(this IHostApplicationBuilder builder)
     {
         var maxBodyBytes = builder.Configuration.GetValue<long?>("Api:MaxRequestBodyBytes") ?? 1024 * 1024;
@@ -43,7 +43,13 @@ public static class ApiDefaults
             {
                 options.KnownProxies.Add(System.Net.IPAddress.Parse(proxy));
             }
+
+            // The gateway sets exactly one entry (the address it vouches for); anything left of it is not the gateway's word.
+            options.ForwardLimit = 1;
         });
+
+        // Each limit answers its own refusals (a problem with its code and Retry-After); this is the status for any other.
+        builder.Services.AddRateLimiter(options => options.RejectionStatusCode = StatusCodes.Status429TooManyRequests);
 
         builder.Services.AddOpenApi();
         return builder;

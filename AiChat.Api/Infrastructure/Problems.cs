@@ -1,4 +1,6 @@
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.RateLimiting;
 
 namespace AiChat.Api.Infrastructure;
 
@@ -21,12 +23,20 @@ public static class Problems
         Of(StatusCodes.Status422UnprocessableEntity, ProblemCodes.ValidationFailed, "The request has invalid fields.",
             new Dictionary<string, object?> { ["errors"] = errors });
 
-    public static ProblemHttpResult TooManyRequests(HttpContext context, TimeSpan? retryAfter, string code = ProblemCodes.TooManyRequests)
+    /// <summary>429 with <c>Retry-After</c> (and <c>retry_after_seconds</c>); <paramref name="detail"/> says what was too many, before when to retry.</summary>
+    public static ProblemHttpResult TooManyRequests(HttpContext context, TimeSpan? retryAfter, string code = ProblemCodes.TooManyRequests, string detail = "Too many attempts.")
     {
         var seconds = (int)Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(60)).TotalSeconds);
         context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Of(StatusCodes.Status429TooManyRequests, code, $"Too many attempts. Try again in {seconds} s.",
+        return Of(StatusCodes.Status429TooManyRequests, code, $"{detail} Try again in {seconds} s.",
             new Dictionary<string, object?> { ["retry_after_seconds"] = seconds });
+    }
+
+    /// <summary>A rate limiter's refusal as a 429 problem, waiting as long as the refusing limiter says (else <paramref name="fallback"/>).</summary>
+    public static ValueTask RateLimitedAsync(OnRejectedContext rejected, string code, string detail, TimeSpan? fallback = null)
+    {
+        var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : fallback;
+        return new ValueTask(TooManyRequests(rejected.HttpContext, retryAfter, code, detail).ExecuteAsync(rejected.HttpContext));
     }
 }
 

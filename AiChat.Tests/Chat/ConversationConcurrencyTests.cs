@@ -227,6 +227,7 @@ public sealed class ConversationConcurrencyTests(PostgresServer postgres)
     /// </summary>
     private static ApiFactory ParallelAppends(ApiFactory api) => api
         .WithSetting("Chat:MaxConcurrentTurnsPerUser", ParallelTurns.ToString(CultureInfo.InvariantCulture))
+        .WithSetting("Chat:RateLimits:MessagesPerMinute", ParallelTurns.ToString(CultureInfo.InvariantCulture))
         .WithSetting("Chat:Workers", "16")
         .WithServices(s => s.UseModel(sp => new BarrierChatClient(new OfflineChatClient(sp.GetRequiredService<TokenCounter>()), 16)));
 

@@ -91,10 +91,19 @@ public sealed class GatewayTests : IAsyncLifetime
     {
         using var client = _system.GatewayClient();
 
-        foreach (var path in new[] { "/internal/llm/v1/chat/completions", "/internal", "/INTERNAL/llm/v1/models" })
+        // Sent as written: the client does not tidy the path, so the gateway sees each spelling a hostile client could use.
+        foreach (var path in new[]
         {
-            var response = await client.PostAsync(path, new StringContent("{}", Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
-            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            "/internal/llm/v1/chat/completions", "/internal", "/internal/", "/INTERNAL/llm/v1/models", "/Internal/other",
+            "/%69nternal/llm/v1/models", "/%49NTERNAL/other", "/%2569nternal/other", "/internal%2Fllm%2Fv1%2Fmodels",
+            "/api/../internal/llm/v1/models", "/api/%2e%2e/internal/other", "/api/..%2Finternal/other", "/./internal/other",
+            "//internal/llm/v1/models", "///internal/other", "/api/v1/..//..//internal/other",
+        })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, Raw(path)) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+            var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+            Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{path}: {(int)response.StatusCode}");
+            await ApiPipelineTests.AssertProblemAsync(response, HttpStatusCode.NotFound, "not_found");
         }
 
         Assert.Equal(0, Volatile.Read(ref _internalHits));
@@ -137,6 +146,48 @@ public sealed class GatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EveryResponseCarriesTheSecurityHeadersAndNoHstsOverHttp()
+    {
+        using var client = _system.GatewayClient();
+
+        var page = await client.GetAsync("/", TestContext.Current.CancellationToken);
+        var proxied = await client.GetAsync("/api/v1/test/request", TestContext.Current.CancellationToken);
+        var problem = await client.GetAsync("/internal/llm/v1/models", TestContext.Current.CancellationToken);
+        using var streamRequest = new HttpRequestMessage(HttpMethod.Get, "/api/v1/test/stream");
+        _releaseSecondEvent.SetResult();
+        var stream = await client.SendAsync(streamRequest, TestContext.Current.CancellationToken);
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.OK], new[] { page, proxied, problem, stream }.Select(r => r.StatusCode));
+        foreach (var response in new[] { page, proxied, problem, stream })
+        {
+            var where = response.RequestMessage!.RequestUri!.AbsolutePath;
+            Assert.True(response.Headers.TryGetValues("Content-Security-Policy", out var csp), $"{where}: no CSP");
+            Assert.Equal(ContentSecurityPolicy, Assert.Single(csp));
+            Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("X-Content-Type-Options")));
+            Assert.Equal("no-referrer", Assert.Single(response.Headers.GetValues("Referrer-Policy")));
+            Assert.False(response.Headers.Contains("Strict-Transport-Security"), $"{where}: HSTS over http");
+            Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"), $"{where}: CORS headers without an origin asking");
+        }
+
+        Assert.Equal("DENY", Assert.Single(page.Headers.GetValues("X-Frame-Options")));
+    }
+
+    [Fact]
+    public async Task WithNoAllowedOriginsConfiguredNoFrontendIsLetIn()
+    {
+        using var client = _system.GatewayClient();
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/api/v1/auth/login");
+        preflight.Headers.Add("Origin", "https://frontend.example");
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "content-type");
+
+        var response = await client.SendAsync(preflight, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.DoesNotContain(response.Headers, header => header.Key.StartsWith("Access-Control-", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
     public async Task TheWebClientIsServedAtTheRoot()
     {
         using var client = _system.GatewayClient();
@@ -147,6 +198,14 @@ public sealed class GatewayTests : IAsyncLifetime
         Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains("<title>AiChat</title>", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
     }
+
+    /// <summary>The web client's policy: same-origin scripts, styles, images (and data: images), fetches; no plugins, no framing.</summary>
+    internal const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+    /// <summary>A URI kept exactly as written (no dot-segment removal, no unescaping), the way a raw HTTP client sends it.</summary>
+    private Uri Raw(string path) =>
+        new(_system.GatewayAddress.GetLeftPart(UriPartial.Authority) + path, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
 
     private async Task StreamTwoEventsAsync(HttpContext context)
     {
