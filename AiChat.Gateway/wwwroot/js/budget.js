@@ -224,6 +224,9 @@ function paint() {
   const { gauge: g, dialog: d } = ui;
   g.root.hidden = !budget;
   if (!budget) {
+    Object.values(d.values).forEach(value => { value.textContent = ''; });
+    d.limitState.textContent = '';
+    d.limitInput.placeholder = '';
     paintUsage();
     return;
   }

@@ -56,9 +56,12 @@ export function initMemory({ confirm } = {}) {
   // A turn that changed memory (a block by memory.updated; archival has no event, so any turn's end) while it is open.
   window.addEventListener('aichat:memory-updated', () => dialog.open && refresh());
   window.addEventListener('aichat:turn-completed', () => dialog.open && refresh());
+  // A conversation named after its first turn: the links to it say its new title.
   window.addEventListener('aichat:conversation-updated', event => {
-    if (event.detail?.id) {
+    if (event.detail?.id && state.titles.has(event.detail.id)) {
       state.titles.set(event.detail.id, Promise.resolve(event.detail.title ?? ''));
+      renderChanges();
+      renderPassages();
     }
   });
   window.addEventListener('aichat:language', () => {
@@ -190,7 +193,7 @@ function renderBlocks() {
       state.editors.delete(label);
     }
   }
-  for (const block of state.blocks) {
+  const wanted = state.blocks.map(block => {
     let editor = state.editors.get(block.label);
     if (!editor) {
       editor = blockEditor(block);
@@ -198,7 +201,11 @@ function renderBlocks() {
       translate(editor.root);
     }
     editor.show(block);
-    ui.blockList.append(editor.root); // keeps the API's order
+    return editor.root;
+  });
+  // Moved only when the order changed: moving a node takes the focus (and the caret) out of its textarea.
+  if (wanted.length !== ui.blockList.children.length || wanted.some((node, index) => ui.blockList.children[index] !== node)) {
+    ui.blockList.replaceChildren(...wanted);
   }
   showStatus(ui.blocksStatus, '');
 }
@@ -214,6 +221,7 @@ function blockEditor(initial) {
   const raw = element('code', { class: 'block-label' });
   const description = element('p', { class: 'block-description', id: `${id}-description` });
   const textarea = element('textarea', { id, rows: '4', spellcheck: 'true', 'aria-describedby': `${id}-description ${id}-counter ${id}-error` });
+  textarea.value = initial.value;
   const counter = element('span', { class: 'block-counter', id: `${id}-counter` });
   const error = element('p', { class: 'block-error form-error', id: `${id}-error`, role: 'alert' });
   const updated = element('span', { class: 'block-updated' });
@@ -346,7 +354,7 @@ function sourceOf(source) {
       if (!source.conversation_id) {
         return [t('memory.source.toolSomewhere')];
       }
-      return fillTemplate(t('memory.source.tool'), { conversation: conversationLink(source.conversation_id, 'memory.source') });
+      return fillTemplate(t('memory.source.tool', { conversation: '{conversation}' }), { conversation: conversationLink(source.conversation_id, 'memory.source') });
     }
     case 'user':
       return [t('memory.source.user')];
@@ -412,9 +420,9 @@ async function revertChange(change, button) {
     renderBlocks();
     notify(t('memory.reverted', { label: blockName(change.label) }), { kind: 'info' });
     await loadChanges();
+    ui.sections.changes.tab.focus(); // the button pressed was replaced with the list: keep the keyboard in the panel
   } catch (error) {
     notifyError(error);
-  } finally {
     button.disabled = false;
   }
 }
@@ -458,7 +466,7 @@ function passageItem(passage) {
   remove.addEventListener('click', () => deletePassage(passage, remove));
   const meta = element('p', { class: 'passage-meta' }, element('time', { datetime: passage.created_at }, formatDateTime(passage.created_at)));
   if (passage.conversation_id) {
-    meta.append(' · ', ...fillTemplate(t('memory.archival.from'), { conversation: conversationLink(passage.conversation_id, 'memory.archival.source') }));
+    meta.append(' · ', ...fillTemplate(t('memory.archival.from', { conversation: '{conversation}' }), { conversation: conversationLink(passage.conversation_id, 'memory.archival.source') }));
   }
   return element('li', { class: 'passage', 'data-id': passage.id },
     element('p', { class: 'passage-content' }, passage.content),
