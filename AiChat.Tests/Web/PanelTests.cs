@@ -143,7 +143,7 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         await Expect(dialog.Locator(".archival-count")).ToHaveTextAsync("No note matches “cat”.");
         Assert.Equal(1, await PassageCountAsync(api));
 
-        await page.Keyboard.PressAsync("Escape");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(dialog).ToBeHiddenAsync();
         dialog = await OpenMemoryAsync(page);
         await dialog.GetByRole(AriaRole.Tab, new() { Name = "Long-term notes" }).ClickAsync();

@@ -257,7 +257,7 @@ function paint() {
     ? t('budget.personal.none', { grant: usd(budget.max_budget_usd), period: t(`budget.duration.${budget.duration}`) })
     : t('budget.personal.current', { amount: usd(budget.personal_limit_usd), grant: usd(budget.max_budget_usd), period: t(`budget.duration.${budget.duration}`) });
   d.removeLimit.disabled = budget.personal_limit_usd === null;
-  d.limitInput.placeholder = t('budget.personal.placeholder', { grant: formatNumber(budget.max_budget_usd) });
+  d.limitInput.placeholder = t('budget.personal.placeholder', { example: example(), grant: usd(budget.max_budget_usd) });
   paintUsage();
 }
 
@@ -288,12 +288,15 @@ function showError(text) {
 
 // ----- the personal limit -----
 
+// An amount written the way the language writes it (2.50, 2,50); either separator is accepted.
+const example = () => new Intl.NumberFormat(getLanguage(), { minimumFractionDigits: 2 }).format(2.5);
+
 async function submitLimit(raw) {
   let limit = null;
   if (raw !== null) {
     const text = raw.trim().replace(',', '.');
     if (!/^\d+(\.\d+)?$/.test(text)) {
-      showError(t('budget.personal.invalid'));
+      showError(t('budget.personal.invalid', { example: example() }));
       ui.dialog.limitInput.focus();
       return;
     }
@@ -383,8 +386,10 @@ function columnChart(days, width) {
       x: (margin.left + index * band + band * 0.15).toFixed(2), width: (band * 0.7).toFixed(2),
       y: (margin.top + plotHeight - barHeight).toFixed(2), height: barHeight.toFixed(2),
     }, svg('title', {}, barTitle(dayName(day.key), day))));
-    if (isToday || ((days.length - 1 - index) % labelEvery === 0 && days.length - 1 - index >= labelEvery * 0.6)) {
-      chart.append(svg('text', { class: 'chart-tick', x: margin.left + (index + 0.5) * band, y: height - 8, 'text-anchor': 'middle' },
+    const fromToday = days.length - 1 - index;
+    if (isToday || (fromToday % labelEvery === 0 && fromToday * band >= 64)) { // 64 px: room for today's label
+      // Today's label ends at the plot's right edge, where a centred one would be cut off.
+      chart.append(svg('text', { class: 'chart-tick', x: isToday ? width - margin.right : margin.left + (index + 0.5) * band, y: height - 8, 'text-anchor': isToday ? 'end' : 'middle' },
         isToday ? t('budget.usage.today') : dayName(day.key)));
     }
   });
@@ -444,7 +449,7 @@ addStrings({
     'budget.gauge.valueText': '{spent} spent and {reserved} reserved of {limit}; {remaining} left',
     'budget.summary': 'This period',
     'budget.spent': 'Spent',
-    'budget.reserved': 'Reserved for replies being written',
+    'budget.reserved': 'Reserved for replies in progress',
     'budget.reserved.short': 'Reserved',
     'budget.remaining': 'Left',
     'budget.limit': 'Limit',
@@ -460,12 +465,12 @@ addStrings({
     'budget.personal.none': 'You may spend all of your budget of {grant} {period}. Set a lower limit to spend less.',
     'budget.personal.current': 'You have limited yourself to {amount} (your budget is {grant} {period}).',
     'budget.personal.label': 'Personal limit in USD',
-    'budget.personal.placeholder': 'e.g. 2.50 (at most {grant})',
+    'budget.personal.placeholder': 'e.g. {example} (at most {grant})',
     'budget.personal.save': 'Set limit',
     'budget.personal.remove': 'Remove limit',
     'budget.personal.saved': 'Your limit is now {amount}.',
     'budget.personal.removed': 'Your own limit is removed.',
-    'budget.personal.invalid': 'Enter an amount in dollars, such as 2.50.',
+    'budget.personal.invalid': 'Enter an amount in dollars, such as {example}.',
     'budget.personal.aboveGrant': 'That is more than your budget of {grant}. Only an administrator can raise the budget.',
     'budget.usage.title': 'Usage in the last 30 days',
     'budget.usage.loading': 'Loading…',
@@ -494,7 +499,7 @@ addStrings({
     'budget.gauge.valueText': 'потрачено {spent} и зарезервировано {reserved} из {limit}; осталось {remaining}',
     'budget.summary': 'Текущий период',
     'budget.spent': 'Потрачено',
-    'budget.reserved': 'Зарезервировано под ответы, которые пишутся',
+    'budget.reserved': 'В резерве под текущие ответы',
     'budget.reserved.short': 'Резерв',
     'budget.remaining': 'Осталось',
     'budget.limit': 'Лимит',
@@ -510,12 +515,12 @@ addStrings({
     'budget.personal.none': 'Вы можете потратить весь бюджет: {grant} {period}. Задайте лимит ниже, чтобы тратить меньше.',
     'budget.personal.current': 'Вы ограничили себя суммой {amount} (бюджет — {grant} {period}).',
     'budget.personal.label': 'Личный лимит в долларах США',
-    'budget.personal.placeholder': 'например, 2.50 (не больше {grant})',
+    'budget.personal.placeholder': 'например, {example} (не больше {grant})',
     'budget.personal.save': 'Задать лимит',
     'budget.personal.remove': 'Снять лимит',
     'budget.personal.saved': 'Ваш лимит теперь {amount}.',
     'budget.personal.removed': 'Личный лимит снят.',
-    'budget.personal.invalid': 'Введите сумму в долларах, например 2.50.',
+    'budget.personal.invalid': 'Введите сумму в долларах, например {example}.',
     'budget.personal.aboveGrant': 'Это больше вашего бюджета {grant}. Увеличить бюджет может только администратор.',
     'budget.usage.title': 'Расходы за последние 30 дней',
     'budget.usage.loading': 'Загрузка…',
