@@ -60,6 +60,11 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         await Expect(entry.Locator(".change-source")).ToHaveTextAsync($"I learnt this in the chat “{title}”.");
         await Expect(entry.Locator("a.conversation-ref")).ToHaveAttributeAsync("href", $"#/c/{conversationId}");
         await web.ScreenshotAsync($"memory-changes-desktop-{provider}");
+        await entry.Locator("a.conversation-ref").ClickAsync();
+        await Expect(dialog).ToBeHiddenAsync();
+        Assert.EndsWith($"#/c/{conversationId}", page.Url);
+        await OpenMemoryAsync(page);
+        await dialog.GetByRole(AriaRole.Tab, new() { Name = "What I learnt" }).ClickAsync();
 
         await entry.Locator(".change-revert").ClickAsync();
         await Expect(dialog.Locator(".change")).ToHaveCountAsync(2);
@@ -95,6 +100,15 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         await Expect(page.Locator("#composer-input")).ToBeVisibleAsync();
         dialog = await OpenMemoryAsync(page);
         await Expect(dialog.Locator(".memory-block[data-label=human] textarea")).ToHaveValueAsync("Name: Ana\nLikes: green tea");
+
+        // What was learnt stays when its conversation is deleted; the log says where it came from without a link.
+        (await api.DeleteAsync($"/api/v1/conversations/{conversationId}", Ct)).EnsureSuccessStatusCode();
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        dialog = await OpenMemoryAsync(page);
+        await dialog.GetByRole(AriaRole.Tab, new() { Name = "What I learnt" }).ClickAsync();
+        var first = dialog.Locator($".change[data-id='{learnt.GetProperty("id").GetGuid()}']");
+        await Expect(first.Locator(".change-source")).ToHaveTextAsync("I learnt this in a deleted conversation.");
+        await Expect(first.Locator("a")).ToHaveCountAsync(0);
         web.AssertNoErrors();
     }
 
@@ -268,6 +282,9 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         await SendAsync(web, "my name is Ana");
         await SendAsync(web, "remember that my cat is Tom");
 
+        await Expect(page.Locator(".gauge-button")).ToBeVisibleAsync();
+        await web.ScreenshotAsync($"gauge-360-{provider}");
+
         // Keyboard only: the button opens the panel with the focus on its first tab; arrows move between the tabs.
         await page.Locator("#memory-button").FocusAsync();
         await page.Keyboard.PressAsync("Enter");
@@ -305,6 +322,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         var chartWidth = await budget.Locator(".chart-days").EvaluateAsync<double>("chart => chart.getBoundingClientRect().width");
         Assert.InRange(chartWidth, 240, 360);
         await web.ScreenshotAsync($"budget-360-{provider}");
+        await budget.Locator(".usage-chart[data-group=model]").ScrollIntoViewIfNeededAsync();
+        await web.ScreenshotAsync($"budget-chart-360-{provider}");
         await budget.Locator(".personal-limit input").FocusAsync();
         await Expect(budget.GetByLabel("Personal limit in USD")).ToBeFocusedAsync();
         await page.Keyboard.PressAsync("Tab");

@@ -41,6 +41,7 @@ export function initMemory({ confirm } = {}) {
   document.getElementById('memory-button').addEventListener('click', () => {
     dialog.showModal();
     selectTab(ui.activeTab, { focus: true });
+    state.titles.clear(); // a conversation may have been renamed or deleted since
     refresh();
   });
   window.addEventListener('aichat:signed-out', () => {
