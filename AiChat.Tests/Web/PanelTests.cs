@@ -114,6 +114,35 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheChangeLogShowsMoreByItsCursorUntilItEnds(StoreProvider provider)
+    {
+        await using var web = await WebClient.StartAsync(browser, postgres, provider);
+        var page = web.Page;
+        var email = await web.RegisterAsync();
+        using var api = await ApiClientAsync(web, email);
+        for (var i = 1; i <= 23; i++)
+        {
+            var saved = await api.PostAsJsonAsync("/api/v1/agent/memory", new { blocks = new[] { new { label = "human", value = $"Fact {i}" } } }, Ct);
+            saved.EnsureSuccessStatusCode();
+        }
+
+        var dialog = await OpenMemoryAsync(page);
+        await dialog.GetByRole(AriaRole.Tab, new() { Name = "What I learnt" }).ClickAsync();
+        var changes = dialog.Locator(".change");
+        await Expect(changes).ToHaveCountAsync(20);
+        await Expect(changes.First.Locator(".diff-added ins")).ToHaveTextAsync("Fact 23");
+        await Expect(changes.First.Locator(".diff-removed del")).ToHaveTextAsync("Fact 22");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Show more" }).ClickAsync();
+        await Expect(changes).ToHaveCountAsync(23);
+        await Expect(changes.Last.Locator(".diff-added ins")).ToHaveTextAsync("Fact 1");
+        await Expect(changes.Last.Locator(".diff-removed")).ToHaveCountAsync(0);
+        await Expect(dialog.GetByRole(AriaRole.Button, new() { Name = "Show more" })).ToBeHiddenAsync();
+        await Expect(changes.Locator(".change-source").Filter(new() { HasText = "You edited this." })).ToHaveCountAsync(23);
+        web.AssertNoErrors();
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task ArchivalNotesAreListedFoundAndDeleted(StoreProvider provider)
     {
         await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);

@@ -18,6 +18,14 @@ let state = emptyState();
 let ui;
 let askConfirm;
 
+// An answer is shown only if no later load of its section began and nobody signed out meanwhile: loads interleave.
+let session = 0;
+const latest = { blocks: 0, changes: 0, passages: 0 };
+function ticket(section) {
+  const mine = { session, number: ++latest[section] };
+  return () => mine.session === session && mine.number === latest[section];
+}
+
 function emptyState() {
   return {
     blocks: [],            // [{label, value, limit, description, updated_at}] as last read
@@ -77,14 +85,6 @@ function refresh() {
   loadBlocks();
   loadChanges();
   loadPassages();
-}
-
-// An answer is shown only if no later load of its section began and nobody signed out meanwhile: loads interleave.
-let session = 0;
-const latest = { blocks: 0, changes: 0, passages: 0 };
-function ticket(section) {
-  const mine = { session, number: ++latest[section] };
-  return () => mine.session === session && mine.number === latest[section];
 }
 
 // ----- the panel's frame: three tabs -----
