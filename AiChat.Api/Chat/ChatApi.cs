@@ -179,10 +179,10 @@ public static class ChatApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteHistoryAsync(
-        HttpContext context, TurnStore store, AgentService agents, CancellationToken cancellationToken)
+        HttpContext context, ConversationStore conversations, AgentService agents, CancellationToken cancellationToken)
     {
         var userId = context.User.UserId();
-        if (!await store.DeleteHistoryAsync(userId, null, cancellationToken))
+        if (await conversations.EmptyDefaultAsync(userId, cancellationToken) == ConversationDeletion.Busy)
         {
             return Problems.Of(StatusCodes.Status409Conflict, AgentProblems.AgentBusy, "A turn is running; delete the history when it has ended.");
         }

@@ -155,14 +155,29 @@ public sealed class ConversationStore(AiChatDb db)
     /// transaction; refused while a turn runs in it. The agent's memory is not touched. Gives the deleted row (for the
     /// runtime's side of it) when it was deleted.
     /// </summary>
-    public async Task<(ConversationDeletion Outcome, ConversationRecord? Deleted)> DeleteAsync(Guid userId, Guid conversationId, CancellationToken cancellationToken)
+    public Task<(ConversationDeletion Outcome, ConversationRecord? Deleted)> DeleteAsync(Guid userId, Guid conversationId, CancellationToken cancellationToken) =>
+        ClearAsync(userId, conversationId, remove: true, cancellationToken);
+
+    /// <summary>
+    /// Empties the user's default conversation (<c>DELETE /chat/history</c>): its turns and messages go, its summary and
+    /// counts start again, the conversation stays. Refused while a turn runs in it.
+    /// </summary>
+    public async Task<ConversationDeletion> EmptyDefaultAsync(Guid userId, CancellationToken cancellationToken) =>
+        (await ClearAsync(userId, null, remove: false, cancellationToken)).Outcome;
+
+    // One transaction: the conversation locked, no running turn in it, then its messages and turns (with their events)
+    // deleted, and the conversation itself deleted or reset.
+    private async Task<(ConversationDeletion Outcome, ConversationRecord? Conversation)> ClearAsync(
+        Guid userId, Guid? conversationId, bool remove, CancellationToken cancellationToken)
     {
+        var which = conversationId is null ? "is_default" : "id = @conversationId";
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             $"""
-            SELECT {Columns} FROM conversations WHERE id = @conversationId AND user_id = @userId{ForUpdate};
-            SELECT COUNT(*) FROM turns WHERE conversation_id = @conversationId AND status = 'running';
+            SELECT {Columns} FROM conversations WHERE user_id = @userId AND {which}{ForUpdate};
+            SELECT COUNT(*) FROM turns WHERE status = 'running'
+              AND conversation_id IN (SELECT id FROM conversations WHERE user_id = @userId AND {which});
             """,
             new { userId, conversationId }, transaction, cancellationToken: cancellationToken));
         var conversation = await results.ReadSingleOrDefaultAsync<ConversationRecord>();
@@ -177,13 +192,16 @@ public sealed class ConversationStore(AiChatDb db)
             return (ConversationDeletion.Busy, null);
         }
 
+        var last = remove
+            ? "DELETE FROM conversations WHERE id = @id;"
+            : "UPDATE conversations SET summary = NULL, summary_through_seq = 0, reset_seq = 0, message_count = 0, last_message_at = NULL WHERE id = @id;";
         await connection.ExecuteAsync(new CommandDefinition(
-            """
-            DELETE FROM messages WHERE conversation_id = @conversationId;
-            DELETE FROM turns WHERE conversation_id = @conversationId;
-            DELETE FROM conversations WHERE id = @conversationId;
+            $"""
+            DELETE FROM messages WHERE conversation_id = @id;
+            DELETE FROM turns WHERE conversation_id = @id;
+            {last}
             """,
-            new { conversationId }, transaction, cancellationToken: cancellationToken));
+            new { id = conversation.Id }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return (ConversationDeletion.Deleted, conversation);
     }

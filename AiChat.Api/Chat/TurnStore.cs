@@ -428,41 +428,6 @@ public sealed class TurnStore(AiChatDb db)
             new { finishedBefore }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>
-    /// Empties a conversation of the user (null: the default one): its finished turns and all its messages go, and its
-    /// summary and counts start again. False when a turn is still running in it; true also when there is nothing to delete.
-    /// </summary>
-    public async Task<bool> DeleteHistoryAsync(Guid userId, Guid? conversationId, CancellationToken cancellationToken)
-    {
-        await using var connection = await db.OpenAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var which = conversationId is null ? "is_default" : "id = @conversationId";
-        var target = await connection.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
-            $"SELECT id FROM conversations WHERE user_id = @userId AND {which}{(db.Provider == StoreProvider.Postgres ? " FOR UPDATE" : "")}",
-            new { userId, conversationId }, transaction, cancellationToken: cancellationToken));
-        if (target is not { } id)
-        {
-            return true;
-        }
-
-        var running = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM turns WHERE conversation_id = @id AND status = 'running'", new { id }, transaction, cancellationToken: cancellationToken));
-        if (running > 0)
-        {
-            return false;
-        }
-
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            DELETE FROM messages WHERE conversation_id = @id;
-            DELETE FROM turns WHERE conversation_id = @id;
-            UPDATE conversations SET summary = NULL, summary_through_seq = 0, reset_seq = 0, message_count = 0, last_message_at = NULL WHERE id = @id;
-            """,
-            new { id }, transaction, cancellationToken: cancellationToken));
-        await transaction.CommitAsync(cancellationToken);
-        return true;
-    }
-
     /// <summary>One INSERT of several events (numbered parameters), ending in a semicolon so more statements can follow.</summary>
     private static (string Sql, DynamicParameters Parameters) InsertEvents(Guid turnId, IReadOnlyList<StoredEvent> events, DateTimeOffset now)
     {

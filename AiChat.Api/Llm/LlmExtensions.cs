@@ -26,7 +26,11 @@ public static class LlmExtensions
     {
         var services = builder.Services;
         var section = builder.Configuration.GetSection(LlmOptions.Section);
-        services.AddOptions<LlmOptions>().Bind(section).PostConfigure(UseDefaultModel).ValidateOnStart();
+        services.AddOptions<LlmOptions>().Bind(section).PostConfigure(UseDefaultModel)
+            .Validate(
+                options => options.Offline.WordDelay >= TimeSpan.Zero && options.Offline.WordDelay <= OfflineModelOptions.MaxWordDelay,
+                $"{LlmOptions.Section}:Offline:WordDelay must be between 00:00:00 and {OfflineModelOptions.MaxWordDelay:c}.")
+            .ValidateOnStart();
         services.AddSingleton<IValidateOptions<LlmOptions>, ModelCatalogValidation>();
         services.AddSingleton<ModelCatalog>();
 
@@ -72,9 +76,11 @@ public static class LlmExtensions
                 : OpenAi(sp, options, options.ApiKey).GetEmbeddingClient(options.EmbeddingModel).AsIEmbeddingGenerator();
         });
 
-        // The first stage added is the outermost: OpenTelemetry sees the metered call, metering wraps the model.
+        // The first stage added is the outermost: OpenTelemetry sees the metered call, metering wraps the model. The
+        // offline model's pace goes above metering, which turns a non-streaming call into a stream below it.
         services.AddChatClient(sp => sp.GetRequiredKeyedService<IChatClient>(Upstream))
             .UseOpenTelemetry(configure: telemetry => telemetry.EnableSensitiveData = false)
+            .UseOfflinePace()
             .UseMetering();
         services.AddEmbeddingGenerator(sp => sp.GetRequiredKeyedService<IEmbeddingGenerator<string, Embedding<float>>>(Upstream))
             .UseOpenTelemetry()

@@ -23,6 +23,9 @@ public sealed class LlmOptions
 
     public bool UsesOfflineModel => Endpoint is null;
 
+    /// <summary>How the offline model behaves (<c>Llm:Offline</c>); read only when it is the model.</summary>
+    public OfflineModelOptions Offline { get; set; } = new();
+
     /// <summary>
     /// The catalogue (<see cref="ModelCatalog"/>). When given, its default entry is what <see cref="Model"/>,
     /// <see cref="ContextWindow"/> and <see cref="MaxOutputTokens"/> read; when empty, those three make a one-model catalogue.
@@ -31,4 +34,17 @@ public sealed class LlmOptions
 
     /// <summary>The default model's name, as reported (and priced); without an endpoint the offline model answers for a catalogue model too.</summary>
     public string EffectiveModel => UsesOfflineModel && Models.Count == 0 ? OfflineChatClient.ModelName : Model;
+}
+
+/// <summary>The offline model's settings (<c>Llm:Offline</c>).</summary>
+public sealed class OfflineModelOptions
+{
+    /// <summary>The longest pause between words; more would make a development turn look hung.</summary>
+    public static readonly TimeSpan MaxWordDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The pause between two words of a streamed reply (<c>Llm:Offline:WordDelay</c>), so a person sees it arrive word by
+    /// word as from a real model; zero streams at once. The API's appsettings.json sets 30 ms; the tests run with zero.
+    /// </summary>
+    public TimeSpan WordDelay { get; set; } = TimeSpan.Zero;
 }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
@@ -10,12 +9,16 @@ namespace AiChat.Api.Llm;
 /// The offline model: a deterministic <see cref="IChatClient"/> that needs no network. It says plainly that it is the
 /// offline model, and it drives the same tool-calling path as a real model: it saves a name, a preference or a
 /// "remember that…" with the memory tools, answers "what is my name?" from the memory blocks in its prompt, and looks
-/// things up with the search tools. It is a development default, never a stand-in for a configured endpoint that fails.
+/// things up with the search tools. It understands English and Russian (<see cref="OfflineIntents"/>) and answers in
+/// the language it was spoken to in (<see cref="OfflinePhrases"/>). Its reply streams one word per update; the pace a
+/// person sees is set apart, in the pipeline (<see cref="OfflinePacingChatClient"/>). It is a development default,
+/// never a stand-in for a configured endpoint that fails.
 /// </summary>
 public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
 {
     public const string ModelName = "aichat-offline";
     public const string Label = "[offline model]";
+    public const string RussianLabel = "[офлайн-модель]";
 
     /// <summary>Put in a summarisation request's system prompt, so the offline model writes a summary.</summary>
     public const string SummarizeMarker = "[summarize]";
@@ -48,7 +51,7 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
             text = tokens.Truncate(text, limit);
         }
 
-        foreach (Match word in Regex.Matches(text, @"\S+\s*"))
+        foreach (Match word in Words().Matches(text))
         {
             cancellationToken.ThrowIfCancellationRequested();
             await Task.Yield();
@@ -80,7 +83,7 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
         var system = string.Join("\n", conversation.Where(m => m.Role == ChatRole.System).Select(m => m.Text));
         if (system.Contains(SummarizeMarker, StringComparison.Ordinal))
         {
-            return (Summarize(conversation.Where(m => m.Role != ChatRole.System)), null);
+            return (Summarize(conversation.Where(m => m.Role != ChatRole.System).ToList()), null);
         }
 
         if (system.Contains(TitleMarker, StringComparison.Ordinal))
@@ -95,61 +98,46 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
             return (AfterTool(conversation), null);
         }
 
-        var said = conversation.LastOrDefault(m => m.Role == ChatRole.User)?.Text?.Trim() ?? "";
+        var said = LastUserText(conversation);
+        var say = OfflinePhrases.For(OfflineIntents.LanguageOf(said));
         var human = Block(system, "human");
         var callId = $"call_{conversation.Count}";
-
-        if (NamePattern().Match(said) is { Success: true } name && tools.Contains(MemoryToolNames.Replace) && tools.Contains(MemoryToolNames.Append))
+        foreach (var intent in OfflineIntents.Read(said))
         {
-            var value = Clean(name.Groups["name"].Value);
-            var existing = NameLine().Match(human);
-            return existing.Success
-                ? (null, new FunctionCallContent(callId, MemoryToolNames.Replace, new Dictionary<string, object?> { ["label"] = "human", ["old_content"] = existing.Value.Trim(), ["new_content"] = $"Name: {value}" }))
-                : (null, new FunctionCallContent(callId, MemoryToolNames.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Name: {value}" }));
-        }
-
-        if (LikePattern().Match(said) is { Success: true } like && tools.Contains(MemoryToolNames.Append))
-        {
-            return (null, new FunctionCallContent(callId, MemoryToolNames.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"Likes: {Clean(like.Groups["what"].Value)}" }));
-        }
-
-        if (RecallPattern().Match(said) is { Success: true } recall && tools.Contains(MemoryToolNames.ArchivalSearch))
-        {
-            return (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalSearch, new Dictionary<string, object?> { ["query"] = Clean(recall.Groups["what"].Value) }));
-        }
-
-        if (SearchPattern().Match(said) is { Success: true } search && tools.Contains(MemoryToolNames.ConversationSearch))
-        {
-            return (null, new FunctionCallContent(callId, MemoryToolNames.ConversationSearch, new Dictionary<string, object?> { ["query"] = Clean(search.Groups["what"].Value) }));
-        }
-
-        if (RememberPattern().Match(said) is { Success: true } remember && tools.Contains(MemoryToolNames.ArchivalInsert))
-        {
-            return (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalInsert, new Dictionary<string, object?> { ["content"] = Clean(remember.Groups["what"].Value) }));
-        }
-
-        if (AskNamePattern().IsMatch(said))
-        {
-            var known = NameLine().Match(human);
-            return (known.Success
-                ? $"{Label} Your name is {known.Groups["name"].Value.Trim()}. I have it in my memory."
-                : $"{Label} I don't know your name yet. Tell me (\"my name is …\") and I'll remember it.", null);
-        }
-
-        if (AskLikesPattern().IsMatch(said))
-        {
-            var likes = LikesLine().Matches(human).Select(m => m.Groups["what"].Value.Trim()).ToList();
-            return (likes.Count > 0
-                ? $"{Label} From my memory, you like: {string.Join("; ", likes)}."
-                : $"{Label} You haven't told me what you like yet.", null);
+            (string? Text, FunctionCallContent? Call)? reply = intent.Kind switch
+            {
+                OfflineIntentKind.SetName when tools.Contains(MemoryToolNames.Replace) && tools.Contains(MemoryToolNames.Append) => NameLine().Match(human) is { Success: true } existing
+                    ? (null, new FunctionCallContent(callId, MemoryToolNames.Replace, new Dictionary<string, object?> { ["label"] = "human", ["old_content"] = existing.Value.Trim(), ["new_content"] = $"{say.NameField}: {intent.Value}" }))
+                    : (null, new FunctionCallContent(callId, MemoryToolNames.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"{say.NameField}: {intent.Value}" })),
+                OfflineIntentKind.Like when tools.Contains(MemoryToolNames.Append) =>
+                    (null, new FunctionCallContent(callId, MemoryToolNames.Append, new Dictionary<string, object?> { ["label"] = "human", ["content"] = $"{say.LikesField}: {intent.Value}" })),
+                OfflineIntentKind.Recall when tools.Contains(MemoryToolNames.ArchivalSearch) =>
+                    (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalSearch, new Dictionary<string, object?> { ["query"] = intent.Value })),
+                OfflineIntentKind.Search when tools.Contains(MemoryToolNames.ConversationSearch) =>
+                    (null, new FunctionCallContent(callId, MemoryToolNames.ConversationSearch, new Dictionary<string, object?> { ["query"] = intent.Value })),
+                OfflineIntentKind.Remember when tools.Contains(MemoryToolNames.ArchivalInsert) =>
+                    (null, new FunctionCallContent(callId, MemoryToolNames.ArchivalInsert, new Dictionary<string, object?> { ["content"] = intent.Value })),
+                OfflineIntentKind.AskName => (NameLine().Match(human) is { Success: true } known
+                    ? $"{say.Label} {say.YourName(known.Groups["name"].Value.Trim())}"
+                    : $"{say.Label} {say.NameUnknown}", null),
+                OfflineIntentKind.AskLikes => (LikesLine().Matches(human).Select(m => m.Groups["what"].Value.Trim()).ToList() is { Count: > 0 } likes
+                    ? $"{say.Label} {say.YouLike(string.Join("; ", likes))}"
+                    : $"{say.Label} {say.LikesUnknown}", null),
+                _ => null,
+            };
+            if (reply is { } decided)
+            {
+                return decided;
+            }
         }
 
         var echo = said.Length > 200 ? said[..200] + "…" : said;
-        return ($"{Label} I'm AiChat's offline model: I run without any LLM, so I can only remember things you tell me (\"my name is …\", \"I like …\", \"remember that …\") and answer from memory. You said: \"{echo}\"", null);
+        return ($"{say.Label} {say.Introduction(echo)}", null);
     }
 
     private static string AfterTool(List<ChatMessage> conversation)
     {
+        var say = OfflinePhrases.For(OfflineIntents.LanguageOf(LastUserText(conversation)));
         var calls = conversation.SelectMany(m => m.Contents.OfType<FunctionCallContent>()).ToDictionary(c => c.CallId);
         var results = conversation.AsEnumerable().Reverse().TakeWhile(m => m.Role == ChatRole.Tool).SelectMany(m => m.Contents.OfType<FunctionResultContent>()).ToList();
         var answers = new List<string>();
@@ -160,24 +148,27 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
             var failed = text.StartsWith("Error", StringComparison.Ordinal);
             answers.Add((call?.Name, failed) switch
             {
-                (_, true) => $"I couldn't save that: {text}",
-                (MemoryToolNames.Append or MemoryToolNames.Replace, _) => $"Got it. I've noted \"{MemoryToolNames.Argument(call!, "content") ?? MemoryToolNames.Argument(call!, "new_content")}\" in my memory.",
-                (MemoryToolNames.ArchivalInsert, _) => "Noted. I've saved that to my long-term memory.",
+                (_, true) => say.NotSaved(text),
+                (MemoryToolNames.Append or MemoryToolNames.Replace, _) => say.Noted(MemoryToolNames.Argument(call!, "content") ?? MemoryToolNames.Argument(call!, "new_content") ?? ""),
+                (MemoryToolNames.ArchivalInsert, _) => say.Saved,
                 (MemoryToolNames.ArchivalSearch or MemoryToolNames.ConversationSearch, _) => text.Length == 0 || text == "[]" || text.StartsWith("No ", StringComparison.Ordinal)
-                    ? "I don't remember anything about that."
-                    : $"Here is what I remember: {text}",
-                _ => "Done.",
+                    ? say.NothingFound
+                    : say.Found(text),
+                _ => say.Done,
             });
         }
 
-        return $"{Label} {string.Join(" ", answers)}";
+        return $"{say.Label} {string.Join(" ", answers)}";
     }
 
-    private static string Summarize(IEnumerable<ChatMessage> messages)
+    private static string Summarize(List<ChatMessage> messages)
     {
+        var say = OfflinePhrases.For(OfflineIntents.ScriptOf(string.Concat(messages.Select(m => m.Text))));
         var lines = messages.Select(m => $"{m.Role.Value}: {First(m.Text, 60)}").ToList();
-        return $"{Label} summary of {lines.Count} earlier message(s): {string.Join(" | ", lines.TakeLast(20))}";
+        return $"{say.Label} {say.Summary(lines.Count, string.Join(" | ", lines.TakeLast(20)))}";
     }
+
+    private static string LastUserText(List<ChatMessage> conversation) => conversation.LastOrDefault(m => m.Role == ChatRole.User)?.Text?.Trim() ?? "";
 
     /// <summary>A deterministic title: the message's first six words, without trailing punctuation, at most 60 characters.</summary>
     private static string Title(string message)
@@ -202,32 +193,14 @@ public sealed partial class OfflineChatClient(TokenCounter tokens) : IChatClient
 
     private static string First(string text, int chars) => text.Length <= chars ? text : text[..chars] + "…";
 
-    private static string Clean(string value) => value.Trim().TrimEnd('.', '!', '?', ',', ';').Trim();
+    /// <summary>A word and the space after it: the chunks a reply streams in, which add up to the reply exactly.</summary>
+    [GeneratedRegex(@"\S+\s*")]
+    private static partial Regex Words();
 
-    [GeneratedRegex(@"\b(?i:my name is|call me)\s+(?<name>[\p{L}][\p{L}'\-]{0,29}(?:\s+\p{Lu}[\p{L}'\-]{0,29}){0,2})", RegexOptions.CultureInvariant)]
-    private static partial Regex NamePattern();
-
-    [GeneratedRegex(@"\bI\s+(?:really\s+)?(?:like|love|prefer|enjoy)\s+(?<what>[^.!?\n]{1,120})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex LikePattern();
-
-    [GeneratedRegex(@"\bremember\s+(?:that\s+)?(?<what>[^\n]{3,400})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex RememberPattern();
-
-    [GeneratedRegex(@"\b(?:what did (?:i|we) (?:say|tell you|talk) about|search (?:our|my|the) conversations? for)\s+(?<what>[^?\n]{1,200})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex SearchPattern();
-
-    [GeneratedRegex(@"\bwhat do you (?:know|remember) about\s+(?<what>[^?\n]{1,200})", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex RecallPattern();
-
-    [GeneratedRegex(@"\bwhat(?:'s| is)\s+my\s+name\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex AskNamePattern();
-
-    [GeneratedRegex(@"\bwhat do i (?:like|love|enjoy)\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex AskLikesPattern();
-
-    [GeneratedRegex(@"^Name:\s*(?<name>.+)$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
+    // The human block's lines in either language, whoever wrote them: "Name: Ana" and "Имя: Анна" answer the same question.
+    [GeneratedRegex(@"^(?:Name|Имя):\s*(?<name>.+)$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
     private static partial Regex NameLine();
 
-    [GeneratedRegex(@"^Likes:\s*(?<what>.+)$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:Likes|Любит):\s*(?<what>.+)$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
     private static partial Regex LikesLine();
 }

@@ -52,6 +52,9 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Testing");
         builder.UseSetting("Store:DataDirectory", _dataDirectory);
+
+        // The offline model streams at once unless a test asks for its pace (appsettings.json sets one for people).
+        builder.UseSetting("Llm:Offline:WordDelay", "00:00:00");
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

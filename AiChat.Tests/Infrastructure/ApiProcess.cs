@@ -30,6 +30,7 @@ public sealed class ApiProcess : IAsyncDisposable
         };
         start.Environment["ASPNETCORE_URLS"] = address.ToString();
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        start.Environment["Llm__Offline__WordDelay"] = "00:00:00";
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__")] = value;

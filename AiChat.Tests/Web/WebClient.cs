@@ -54,21 +54,43 @@ public sealed class WebClient : IAsyncDisposable
     }
 
     /// <summary>Opens the client and registers a new account through its form; waits until the chat is shown.</summary>
-    public async Task<string> RegisterAsync(string? email = null, string password = "correct horse battery", string? name = null)
+    public async Task<(string Email, string Password)> RegisterAsync(string? name = null)
     {
-        email ??= $"web-{Guid.NewGuid():N}@example.com";
+        var email = Accounts.NewEmail("web");
+        var password = Accounts.NewPassword();
         await Page.GotoAsync("/");
-        await Page.GetByRole(AriaRole.Tab, new() { Name = "Create account" }).ClickAsync();
+        await Page.Locator("#auth-tab-register").ClickAsync();
         if (name is not null)
         {
-            await Page.GetByLabel("Name (optional)").FillAsync(name);
+            await Page.Locator("#auth-name").FillAsync(name);
         }
 
-        await Page.GetByLabel("Email").FillAsync(email);
-        await Page.GetByLabel("Password").FillAsync(password);
+        await SubmitCredentialsAsync(email, password);
+        return (email, password);
+    }
+
+    /// <summary>Opens the client and logs in through its form; waits until the chat is shown.</summary>
+    public async Task LoginAsync(string email, string password)
+    {
+        await Page.GotoAsync("/");
+        await SubmitCredentialsAsync(email, password);
+    }
+
+    private async Task SubmitCredentialsAsync(string email, string password)
+    {
+        await Page.Locator("#auth-email").FillAsync(email);
+        await Page.Locator("#auth-password").FillAsync(password);
         await Page.Locator("#auth-submit").ClickAsync();
         await Assertions.Expect(Page.Locator("#composer-input")).ToBeVisibleAsync();
-        return email;
+        await Assertions.Expect(Page.Locator(".conversation-link[aria-current=page]")).ToBeVisibleAsync();
+    }
+
+    /// <summary>A client of the gateway signed in as the page's user would be (to seed data or read it back).</summary>
+    public async Task<HttpClient> ApiClientAsync(string email, string password)
+    {
+        var client = System.GatewayClient();
+        var pair = await client.LoginAsync(email, password);
+        return client.As(pair.AccessToken);
     }
 
     /// <summary>Sends a message with the keyboard (Enter) and waits until its answer has ended.</summary>

@@ -87,8 +87,9 @@ function askName(current) {
 }
 
 function setUpDialogs() {
-  for (const close of document.querySelectorAll('.dialog-close')) {
-    close.addEventListener('click', () => close.closest('dialog').close());
+  // Cancel is a plain button, not a submitter: Enter in a field submits with the dialog's default (OK) button.
+  for (const close of document.querySelectorAll('.dialog-close, .dialog-cancel')) {
+    close.addEventListener('click', () => close.closest('dialog').close('cancel'));
   }
 }
 

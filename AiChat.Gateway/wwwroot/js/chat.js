@@ -21,7 +21,10 @@ export function initChat({ conversations, confirm, askName }) {
   const stop = document.getElementById('stop-button');
   let conversation = null;
   let nextCursor = null;
-  let turn = null; // the running turn: {id, conversationId}
+  // The turns running in this page, by conversation: a turn keeps streaming while another conversation is open, and
+  // is shown again (with its text so far) when its conversation is opened again.
+  const running = new Map(); // conversation id → {id, items, text}
+  const runningHere = () => (conversation ? running.get(conversation.id) : undefined);
   let generation = 0; // bumps when another conversation opens, so late answers of the old one are dropped
 
   // ----- history -----
@@ -43,6 +46,15 @@ export function initChat({ conversations, confirm, askName }) {
     if (page.messages.length === 0) {
       list.append(emptyHint());
     }
+    const live = running.get(conversation.id);
+    const liveItem = live?.answerId && list.querySelector(`[data-id="${live.answerId}"]`);
+    if (liveItem) {
+      // Still streaming in this page: show the text so far and keep it coming into the new element.
+      live.items.answerItem = liveItem;
+      liveItem.dataset.status = 'streaming';
+      renderMarkdown(liveItem.querySelector('.message-body'), live.text);
+    }
+    showBusy();
     const wanted = conversations.takePendingMessage();
     const target = wanted && list.querySelector(`[data-id="${wanted}"]`);
     if (target) {
@@ -136,7 +148,7 @@ export function initChat({ conversations, confirm, askName }) {
         item.querySelector('.message-actions').append(alternativesNav(item, count));
       }
     }
-    if (last && !turn && last.dataset.status !== 'streaming') {
+    if (last && !runningHere() && last.dataset.status !== 'streaming') {
       const regenerate = document.createElement('button');
       regenerate.type = 'button';
       regenerate.className = 'ghost regenerate';
@@ -201,7 +213,7 @@ export function initChat({ conversations, confirm, askName }) {
 
   function sendMessage() {
     const content = input.value.trim();
-    if (!content || turn || !conversation) {
+    if (!content || !conversation || runningHere()) {
       return;
     }
     const target = conversation;
@@ -227,7 +239,7 @@ export function initChat({ conversations, confirm, askName }) {
   }
 
   function startRegenerate(answerItem) {
-    if (turn || !conversation) {
+    if (!conversation || runningHere()) {
       return;
     }
     const target = conversation;
@@ -249,22 +261,22 @@ export function initChat({ conversations, confirm, askName }) {
    * Resolves to false when the API refused the turn (nothing stored), true otherwise.
    */
   async function runTurn(target, start, items) {
-    const mine = generation;
     let lastId = 0;
-    let text = '';
     let ended = false;
     let attempt = 0;
     let connect = start;
     let frame = 0;
     let reconnectNotice = null;
-    const visible = () => mine === generation;
-    turn = { id: null, conversationId: target.id };
-    setBusy(true);
+    let completed = false;
+    const visible = () => conversation?.id === target.id && turn.items.answerItem.isConnected;
+    const turn = { id: null, items, text: '' };
+    running.set(target.id, turn);
+    showBusy();
     const paint = () => {
       frame = 0;
       if (visible()) {
         const stick = nearEnd();
-        renderMarkdown(items.answerItem.querySelector('.message-body'), text);
+        renderMarkdown(turn.items.answerItem.querySelector('.message-body'), turn.text);
         if (stick) {
           scrollToEnd();
         }
@@ -300,9 +312,10 @@ export function initChat({ conversations, confirm, askName }) {
               turn.id = event.data.turn_id;
               items.userItem && (items.userItem.dataset.id = event.data.user_message_id);
               items.answerItem.dataset.id = event.data.assistant_message_id;
-              setBusy(true);
+              turn.answerId = event.data.assistant_message_id;
+              showBusy();
             } else if (event.event === 'message.delta') {
-              text += event.data.text;
+              turn.text += event.data.text;
               frame ||= requestAnimationFrame(paint);
             } else if (event.event === 'memory.updated') {
               window.dispatchEvent(new CustomEvent('aichat:memory-updated', { detail: event.data }));
@@ -310,9 +323,10 @@ export function initChat({ conversations, confirm, askName }) {
               window.dispatchEvent(new CustomEvent('aichat:usage', { detail: event.data }));
             } else if (event.event === 'turn.completed') {
               ended = true;
+              completed = true;
               cancelAnimationFrame(frame);
               if (visible()) {
-                update(items.answerItem, { ...event.data.assistant_message, alternatives: Number(items.answerItem.dataset.alternatives) });
+                update(turn.items.answerItem, { ...event.data.assistant_message, alternatives: Number(turn.items.answerItem.dataset.alternatives) });
               }
               window.dispatchEvent(new CustomEvent('aichat:turn-completed', { detail: event.data }));
             } else if (event.event === 'turn.failed') {
@@ -320,7 +334,7 @@ export function initChat({ conversations, confirm, askName }) {
               cancelAnimationFrame(frame);
               const status = event.data.code === 'cancelled' ? 'cancelled' : 'failed';
               if (visible()) {
-                update(items.answerItem, { id: items.answerItem.dataset.id, role: 'assistant', content: text, status, created_at: new Date().toISOString(), alternatives: Number(items.answerItem.dataset.alternatives) });
+                update(turn.items.answerItem, { id: turn.answerId, role: 'assistant', content: turn.text, status, created_at: new Date().toISOString(), alternatives: Number(turn.items.answerItem.dataset.alternatives) });
               }
               if (status === 'failed') {
                 notify(describe(event.data));
@@ -345,28 +359,34 @@ export function initChat({ conversations, confirm, askName }) {
           }
         }
       }
-      if (!ended && visible()) {
+      if (!ended && conversation?.id === target.id) {
         await open(conversation); // the events are gone: the history has the outcome
       }
-      await afterTurn(target);
       return true;
     } finally {
       reconnectNotice?.remove();
-      turn = null;
-      setBusy(false);
+      const started = turn.id !== null;
+      running.delete(target.id);
+      showBusy();
       if (visible()) {
         updateActions();
+      }
+      if (started) {
+        afterTurn(target, completed);
       }
     }
   }
 
-  /** The conversation's new place in the list, and its generated title once the API has written it. */
-  async function afterTurn(target) {
+  /**
+   * The conversation's new place in the list, and — after a completed first exchange — its title once the API has
+   * generated it (a short call that runs after the turn has ended).
+   */
+  async function afterTurn(target, completed) {
     try {
       let fresh = await request(`/api/v1/conversations/${target.id}`);
       conversations.touch(fresh);
       const deadline = Date.now() + 10_000;
-      while (!fresh.title && Date.now() < deadline) {
+      while (completed && !fresh.title && Date.now() < deadline) {
         await new Promise(resolve => setTimeout(resolve, 500));
         fresh = await request(`/api/v1/conversations/${target.id}`);
       }
@@ -383,13 +403,16 @@ export function initChat({ conversations, confirm, askName }) {
 
   const backoff = attempt => new Promise(resolve => setTimeout(resolve, Math.min(5_000, 300 * 2 ** attempt)));
 
-  function setBusy(busy) {
-    send.hidden = busy;
-    stop.hidden = !busy;
+  /** Stop instead of Send while the open conversation has a turn running (other conversations' turns do not count). */
+  function showBusy() {
+    const turn = runningHere();
+    send.hidden = Boolean(turn);
+    stop.hidden = !turn;
     stop.disabled = !turn?.id;
   }
 
   async function cancel() {
+    const turn = runningHere();
     if (!turn?.id) {
       return;
     }

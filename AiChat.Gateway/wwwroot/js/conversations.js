@@ -171,6 +171,12 @@ export function initConversations({ onSelect }) {
       sidebar.querySelector('a, button, input')?.focus();
     }
   });
+  sidebar.addEventListener('keydown', event => {
+    if (event.key === 'Escape' && sidebar.classList.contains('open')) {
+      closeSidebar();
+      toggle.focus();
+    }
+  });
   document.getElementById('new-conversation').addEventListener('click', create);
   more.addEventListener('click', () => loadPage(nextCursor).catch(notifyError));
   searchForm.addEventListener('submit', event => {
