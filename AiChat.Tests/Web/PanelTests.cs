@@ -16,8 +16,6 @@ namespace AiChat.Tests.Web;
 [Trait("Category", "Browser")]
 public sealed class PanelTests(Browser browser, PostgresServer postgres)
 {
-    private const string Password = "correct horse battery";
-
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     // The offline model is free; a nominal price makes every turn move the budget.
@@ -31,9 +29,9 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
     {
         await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);
         var page = web.Page;
-        var email = await web.RegisterAsync();
-        using var api = await ApiClientAsync(web, email);
-        await SendAsync(web, "my name is Ana");
+        var (email, password) = await web.RegisterAsync();
+        using var api = await web.ApiClientAsync(email, password);
+        await web.SendAsync("my name is Ana");
         var conversationId = CurrentConversation(page);
         var title = await TitleOfAsync(web, api, conversationId);
 
@@ -118,8 +116,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
     {
         await using var web = await WebClient.StartAsync(browser, postgres, provider);
         var page = web.Page;
-        var email = await web.RegisterAsync();
-        using var api = await ApiClientAsync(web, email);
+        var (email, password) = await web.RegisterAsync();
+        using var api = await web.ApiClientAsync(email, password);
         for (var i = 1; i <= 23; i++)
         {
             var saved = await api.PostAsJsonAsync("/api/v1/agent/memory", new { blocks = new[] { new { label = "human", value = $"Fact {i}" } } }, Ct);
@@ -147,10 +145,10 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
     {
         await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);
         var page = web.Page;
-        var email = await web.RegisterAsync();
-        using var api = await ApiClientAsync(web, email);
-        await SendAsync(web, "remember that my cat is Tom");
-        await SendAsync(web, "remember that I drink green tea");
+        var (email, password) = await web.RegisterAsync();
+        using var api = await web.ApiClientAsync(email, password);
+        await web.SendAsync("remember that my cat is Tom");
+        await web.SendAsync("remember that I drink green tea");
 
         var dialog = await OpenMemoryAsync(page);
         await dialog.GetByRole(AriaRole.Tab, new() { Name = "Long-term notes" }).ClickAsync();
@@ -203,8 +201,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
     {
         await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);
         var page = web.Page;
-        var email = await web.RegisterAsync();
-        using var api = await ApiClientAsync(web, email);
+        var (email, password) = await web.RegisterAsync();
+        using var api = await web.ApiClientAsync(email, password);
         var meter = page.Locator("#budget-gauge [role=meter]");
         var fresh = await BudgetAsync(api);
         Assert.Equal(0m, fresh.GetProperty("spent_usd").GetDecimal());
@@ -212,14 +210,14 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         await Expect(page.Locator(".gauge-button")).ToHaveTextAsync("$10.00 left");
 
         // The first turn of a conversation is followed by its (billed) title call: measure from after it.
-        await SendAsync(web, "hello there");
+        await web.SendAsync("hello there");
         var conversationId = CurrentConversation(page);
         await TitleOfAsync(web, api, conversationId);
         var before = await BudgetAsync(api);
         Assert.True(before.GetProperty("spent_usd").GetDecimal() > 0m);
         await Expect(meter).ToHaveAttributeAsync("aria-valuetext", GaugeText(before));
 
-        await SendAsync(web, "what is my name?");
+        await web.SendAsync("what is my name?");
         var after = await BudgetAsync(api);
         var messages = await api.GetFromJsonAsync<JsonElement>($"/api/v1/conversations/{conversationId}/messages?limit=1", Ct);
         var cost = messages.GetProperty("messages")[0].GetProperty("usage").GetProperty("cost_usd").GetDecimal();
@@ -270,8 +268,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
     {
         await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);
         var page = web.Page;
-        var email = await web.RegisterAsync();
-        using var api = await ApiClientAsync(web, email);
+        var (email, password) = await web.RegisterAsync();
+        using var api = await web.ApiClientAsync(email, password);
         await page.Locator(".gauge-button").ClickAsync();
         var dialog = page.Locator("#budget-dialog");
         var field = dialog.GetByLabel("Personal limit in USD");
@@ -305,11 +303,12 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task ThePanelsFillA360PixelScreenAndWorkWithTheKeyboard(StoreProvider provider)
     {
-        await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced, width: 360, height: 740);
+        await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);
         var page = web.Page;
-        await web.RegisterAsync();
-        await SendAsync(web, "my name is Ana");
-        await SendAsync(web, "remember that my cat is Tom");
+        await web.RegisterAsync(); // at desktop width: the helper waits for the conversation list, off-canvas at 360 px
+        await page.SetViewportSizeAsync(360, 740);
+        await web.SendAsync("my name is Ana");
+        await web.SendAsync("remember that my cat is Tom");
 
         await Expect(page.Locator(".gauge-button")).ToBeVisibleAsync();
         await web.ScreenshotAsync($"gauge-360-{provider}");
@@ -370,8 +369,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         var page = web.Page;
         await page.GotoAsync("/");
         await page.Locator("#auth-tab-register").ClickAsync();
-        await page.Locator("#auth-email").FillAsync($"web-{Guid.NewGuid():N}@example.com");
-        await page.Locator("#auth-password").FillAsync(Password);
+        await page.Locator("#auth-email").FillAsync(Accounts.NewEmail("web"));
+        await page.Locator("#auth-password").FillAsync(Accounts.NewPassword());
         await page.Locator("#auth-submit").ClickAsync();
         await Expect(page.Locator("#composer-input")).ToBeVisibleAsync();
         await Expect(page.Locator(".gauge-button")).ToHaveTextAsync("осталось 10,00 $");
@@ -410,8 +409,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         await using var web = await WebClient.StartAsync(browser, postgres, provider, Priced);
         var page = web.Page;
         await web.RegisterAsync();
-        await SendAsync(web, "my name is Ana");
-        await SendAsync(web, "remember that my cat is Tom");
+        await web.SendAsync("my name is Ana");
+        await web.SendAsync("remember that my cat is Tom");
         var dialog = await OpenMemoryAsync(page);
         await Expect(dialog.Locator(".memory-block[data-label=human] textarea")).ToHaveValueAsync("Name: Ana");
         await page.Keyboard.PressAsync("Escape");
@@ -430,8 +429,8 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
 
         // The next user signs in on the same page (no reload): the panels load their own data only.
         await page.Locator("#auth-tab-register").ClickAsync();
-        await page.Locator("#auth-email").FillAsync($"web-{Guid.NewGuid():N}@example.com");
-        await page.Locator("#auth-password").FillAsync(Password);
+        await page.Locator("#auth-email").FillAsync(Accounts.NewEmail("web"));
+        await page.Locator("#auth-password").FillAsync(Accounts.NewPassword());
         await page.Locator("#auth-submit").ClickAsync();
         await Expect(page.Locator(".gauge-button")).ToHaveTextAsync("$10.00 left");
         dialog = await OpenMemoryAsync(page);
@@ -443,27 +442,12 @@ public sealed class PanelTests(Browser browser, PostgresServer postgres)
         web.AssertNoErrors();
     }
 
-    /// <summary>Sends a message and waits until the page takes the next one (it follows the title call first).</summary>
-    private static async Task SendAsync(WebClient web, string text)
-    {
-        await web.SendAsync(text);
-        await Expect(web.Page.Locator("#send-button")).ToBeVisibleAsync(new() { Timeout = 20_000 });
-    }
-
     private static async Task<ILocator> OpenMemoryAsync(IPage page)
     {
         await page.Locator("#memory-button").ClickAsync();
         var dialog = page.Locator("#memory-dialog");
         await Expect(dialog).ToBeVisibleAsync();
         return dialog;
-    }
-
-    /// <summary>A client of the gateway signed in as the page's user (a session of its own), for comparing with the API.</summary>
-    private static async Task<HttpClient> ApiClientAsync(WebClient web, string email)
-    {
-        var client = web.System.GatewayClient();
-        var pair = await client.LoginAsync(email, Password);
-        return client.As(pair.AccessToken);
     }
 
     private static Guid CurrentConversation(IPage page) =>
