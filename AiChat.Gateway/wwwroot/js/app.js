@@ -104,7 +104,7 @@ async function showApp() {
     started = true;
     conversations = initConversations({ onSelect: conversation => chat.open(conversation) });
     chat = initChat({ conversations, confirm, askName });
-    initMemory();
+    initMemory({ confirm });
     initBudget();
   }
   try {

@@ -391,6 +391,7 @@ export function initChat({ conversations, confirm, askName }) {
         fresh = await request(`/api/v1/conversations/${target.id}`);
       }
       conversations.upsert(fresh);
+      window.dispatchEvent(new CustomEvent('aichat:conversation-updated', { detail: fresh })); // its title call is billed too
       if (conversation?.id === fresh.id) {
         conversation = fresh;
         title.textContent = fresh.title || t('conversations.untitled');
