@@ -94,13 +94,14 @@ public sealed class WebClient : IAsyncDisposable
     }
 
     /// <summary>Sends a message with the keyboard (Enter) and waits until its answer has ended.</summary>
-    public async Task<ILocator> SendAsync(string text)
+    /// <param name="shownAs">Text the sent message shows (when Markdown renders it differently from what was typed).</param>
+    public async Task<ILocator> SendAsync(string text, string? shownAs = null)
     {
-        var answers = Page.Locator(".message-assistant");
-        var before = await answers.CountAsync();
         await Page.Locator("#composer-input").FillAsync(text);
         await Page.Locator("#composer-input").PressAsync("Enter");
-        var answer = answers.Nth(before);
+        // The answer is the item right after the user's message (counting answers would race a conversation switch).
+        var answer = Page.Locator(".message-user", new() { HasText = shownAs ?? text }).Last.Locator("xpath=following-sibling::li[1]");
+        await Assertions.Expect(answer).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("message-assistant"));
         await Assertions.Expect(answer).Not.ToHaveAttributeAsync("data-status", "streaming", new() { Timeout = 30_000 });
         return answer;
     }

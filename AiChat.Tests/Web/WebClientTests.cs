@@ -148,7 +148,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         page.Request += (_, request) => { if (request.Url.EndsWith("/x", StringComparison.Ordinal) || request.Url.StartsWith("javascript:", StringComparison.Ordinal)) { lock (requestsToX) { requestsToX.Add(request.Url); } } };
         await web.RegisterAsync();
 
-        var answer = await web.SendAsync(hostile);
+        var answer = await web.SendAsync(hostile, shownAs: "click me");
 
         foreach (var body in new[] { page.Locator(".message-user .message-body").Last, answer.Locator(".message-body") })
         {
