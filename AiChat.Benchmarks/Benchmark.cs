@@ -27,6 +27,7 @@ public sealed class Benchmark : IAsyncDisposable
     private readonly Dictionary<int, LoadResult> _floor = [];
     private readonly Dictionary<(string Proxy, int Users), (LoadResult Proxied, LoadResult Direct)> _hops = [];
     private ServiceProcess _stub = null!;
+    private ulong _fileLimit;
     private PostgresDatabase? _postgres;
 
     private Benchmark(BenchmarkOptions options) => _options = options;
@@ -34,7 +35,7 @@ public sealed class Benchmark : IAsyncDisposable
     public static async Task<int> RunAsync(BenchmarkOptions options, TextWriter output)
     {
         var fileLimit = FileLimits.Raise(262_144);
-        var benchmark = new Benchmark(options);
+        var benchmark = new Benchmark(options) { _fileLimit = fileLimit };
         var failed = false;
         try
         {
@@ -71,6 +72,12 @@ public sealed class Benchmark : IAsyncDisposable
         }
 
         _http.Dispose();
+        if (_options.KeepLogs)
+        {
+            _footnotes.Add($"Logs of every process: {_work}");
+            return;
+        }
+
         try
         {
             Directory.Delete(_work, recursive: true);
@@ -304,9 +311,19 @@ public sealed class Benchmark : IAsyncDisposable
             return (user, turn: await IdleStreams.StartQuietTurnAsync(_http, system.Gateway.Address, Http.MessagesPath(conversation), user.Token));
         }));
 
+        // The gateway holds two sockets per stream (in from the client, out to the API) under one open-file limit.
+        var count = _options.IdleStreams;
+        var room = _fileLimit == 0 ? int.MaxValue : (int)Math.Min(int.MaxValue, ((long)_fileLimit - system.Gateway.OpenFiles() - 256) / 2);
+        if (count > room)
+        {
+            count = room;
+            _footnotes.Add($"e1 is capped at {count:#,0} streams: the open-file limit here is {_fileLimit:#,0} per process and cannot be raised (setrlimit refused), "
+                + "and the gateway holds two sockets per stream.");
+        }
+
         await using var streams = new IdleStreams(system.Gateway.Address);
         var opening = Stopwatch.GetTimestamp();
-        await streams.OpenAsync(Enumerable.Range(0, _options.IdleStreams).Select(i => holders[i % holders.Length]).Select(h => (h.user.Token, h.turn)).ToList());
+        await streams.OpenAsync(Enumerable.Range(0, count).Select(i => holders[i % holders.Length]).Select(h => (h.user.Token, h.turn)).ToList());
         var opened = Stopwatch.GetElapsedTime(opening);
 
         // Let every stream pass its first keep-alive, then count what arrives in the window.
@@ -326,16 +343,17 @@ public sealed class Benchmark : IAsyncDisposable
 
         const double mb = 1024 * 1024;
         var notes = string.Create(CultureInfo.InvariantCulture,
-            $"RSS API + gateway {memoryBefore / mb:#,0} MB before, {memoryWith / mb:#,0} MB with the streams (+{(memoryWith - memoryBefore) / mb:#,0} MB, {(memoryWith - memoryBefore) / 1024.0 / _options.IdleStreams:0.0} KB/stream); "
+            $"RSS API + gateway {memoryBefore / mb:#,0} MB before, {memoryWith / mb:#,0} MB with the streams (+{(memoryWith - memoryBefore) / mb:#,0} MB, {(memoryWith - memoryBefore) / 1024.0 / count:0.0} KB/stream); "
             + $"heartbeats every {_options.KeepAlive.TotalSeconds:0.#} s: {beats.Count(b => b >= 1):#,0} of {beats.Length:#,0} streams got one in {seconds:0.0} s (median {beats[beats.Length / 2]}, min {beats[0]}); "
             + $"{open:#,0} still open at the end of the window; idle CPU API {cpu.Api.TotalSeconds / seconds * 100:0}% + gateway {cpu.Gateway.TotalSeconds / seconds * 100:0}% of one core; "
             + $"all opened in {opened.TotalSeconds:0.0} s; {completed:#,0} got turn.completed once the model spoke again");
-        _table.Add(new Row("e1", $"{_options.IdleStreams:#,0} idle SSE streams through the gateway (turn followers of {_options.IdleTurns} quiet turns)",
-            _options.IdleStreams.ToString("#,0", CultureInfo.InvariantCulture), Notes: notes));
+        _table.Add(new Row("e1", $"{count:#,0} idle SSE streams through the gateway (turn followers of {_options.IdleTurns} quiet turns)",
+            count.ToString("#,0", CultureInfo.InvariantCulture), Notes: notes));
     }
 
     private string Describe(string? postgresMissing, ServiceProcess? nginx) =>
-        string.Join(" ", [
+        string.Join(" ", new[]
+        {
             "API and gateway (YARP) are separate `dotnet` processes on loopback (Release when run with -c Release); the stub LLM and the floor relay share a third;",
             nginx is null ? "" : "nginx runs with one worker per core, SSE-safe (no buffering);",
             "\"CPU ms each\" is each process's user + system CPU time (kernel figures, Process.TotalProcessorTime) over the measured turns ÷ turns;",
@@ -343,7 +361,7 @@ public sealed class Benchmark : IAsyncDisposable
             $"Each user's turns rotate over fresh conversations every {_options.TurnsPerConversation} turns, so a turn's history is short;",
             "the stub's prompt tokens are counted with the o200k tokenizer.",
             postgresMissing is null ? $"Postgres: {_postgres!.Version}, a throwaway database." : $"Postgres: not available ({postgresMissing}); parts b and g2 skipped.",
-        ]);
+        }.Where(part => part.Length > 0));
 
     private string Header()
     {

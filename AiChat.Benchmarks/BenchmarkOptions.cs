@@ -45,6 +45,9 @@ public sealed record BenchmarkOptions
 
     public bool Nginx { get; init; } = true;
 
+    /// <summary>Keeps the run's folder (every process's log, the nginx configuration) and names it under the table.</summary>
+    public bool KeepLogs { get; init; }
+
     public string? PostgresAdmin { get; init; } =
         Environment.GetEnvironmentVariable(PostgresVariable) is { Length: > 0 } bench ? bench : Environment.GetEnvironmentVariable("AICHAT_TEST_POSTGRES");
 
@@ -80,6 +83,9 @@ public sealed record BenchmarkOptions
             {
                 case "--smoke":
                     break;
+                case "--keep-logs":
+                    options = options with { KeepLogs = true };
+                    break;
                 case "--no-nginx":
                     options = options with { Nginx = false };
                     break;
@@ -94,7 +100,7 @@ public sealed record BenchmarkOptions
                     i++;
                     break;
                 default:
-                    throw new ArgumentException($"Unknown argument '{args[i]}'. Use --smoke, --no-nginx, --users N, --idle-streams N, --api-setting Key=Value.");
+                    throw new ArgumentException($"Unknown argument '{args[i]}'. Use --smoke, --no-nginx, --keep-logs, --users N, --idle-streams N, --api-setting Key=Value.");
             }
         }
 

@@ -38,7 +38,7 @@ public sealed class ResultTable
         text.AppendLine(header).AppendLine();
         text.AppendLine("| id | scenario | runs | p50 ms | p95 ms | p99 ms | per s | CPU ms each: api · proxy · stub | notes |");
         text.AppendLine("|---|---|---:|---:|---:|---:|---:|---|---|");
-        foreach (var row in _rows)
+        foreach (var row in _rows.OrderBy(row => row.Id, StringComparer.Ordinal))
         {
             text.AppendLine($"| {row.Id} | {row.Scenario} | {row.Runs} | {row.P50} | {row.P95} | {row.P99} | {row.PerSecond} | {row.Cpu} | {row.Notes} |");
         }

@@ -70,6 +70,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>CPU time (user + system) of the process and its direct children.</summary>
     public TimeSpan CpuTime() => Family().Aggregate(TimeSpan.Zero, (sum, process) => sum + Safe(() => process.TotalProcessorTime));
 
+    /// <summary>File descriptors the process holds now (Linux), sockets included.</summary>
+    public int OpenFiles() => OperatingSystem.IsLinux() ? Directory.GetFiles($"/proc/{_process.Id}/fd").Length : 0;
+
     /// <summary>Resident memory (RSS) of the process and its direct children, in bytes.</summary>
     public long ResidentBytes() => Family().Sum(process => Safe(() =>
     {
