@@ -102,39 +102,84 @@ public sealed class Benchmark : IAsyncDisposable
         var postgres = postgresStarting is null ? null : Own(await postgresStarting);
 
         ServiceProcess? nginx = null;
-        var nginxMissing = !_options.Nginx ? "not run: smoke mode or --no-nginx" : Nginx.Binary is null ? "not run: nginx is not installed (apt-get install -y nginx)" : null;
+        var nginxMissing = !_options.Nginx || !_options.Runs('a') ? "not run: smoke mode or --no-nginx" : Nginx.Binary is null ? "not run: nginx is not installed (apt-get install -y nginx)" : null;
         if (nginxMissing is null)
         {
             nginx = Own(await Nginx.StartAsync(sqlite.Api.Address, _work));
         }
 
-        await TurnsAsync('a', sqlite, nginx);
-        if (postgres is not null)
+        if (_options.Runs('a'))
+        {
+            await TurnsAsync('a', sqlite, nginx);
+        }
+        else
+        {
+            NotRun('a', TurnScenarios('a'));
+        }
+
+        if (!_options.Runs('b'))
+        {
+            NotRun('b', TurnScenarios('b'));
+        }
+        else if (postgres is not null && _options.Runs('a'))
         {
             await TurnsAsync('b', postgres, null);
         }
         else
         {
+            var why = postgres is null ? $"skipped: {postgresMissing}" : "not run: part b compares with the floor of part a";
             foreach (var (id, scenario) in TurnScenarios('b'))
             {
-                _table.Add(Row.Skipped(id, scenario, $"skipped: {postgresMissing}"));
+                _table.Add(Row.Skipped(id, scenario, why));
             }
         }
 
-        AddHopRows(nginxMissing);
-        await HistoryAsync(sqlite);
-        await LedgerAsync("g1", sqlite);
-        if (postgres is not null)
+        AddHopRows(_options.Runs('a') ? nginxMissing : "not run: --parts");
+        if (_options.Runs('c') || _options.Runs('f'))
         {
-            await LedgerAsync("g2", postgres);
+            await HistoryAsync(sqlite);
         }
         else
         {
-            _table.Add(Row.Skipped("g2", "ledger reserve + settle, Postgres", $"skipped: {postgresMissing}"));
+            NotRun('c', [("c1", "turns by history length")]);
+            NotRun('f', [("f1", "history page and agent status by history length")]);
         }
 
-        await IdleStreamsAsync(sqlite);
+        if (_options.Runs('g'))
+        {
+            await LedgerAsync("g1", sqlite);
+            if (postgres is not null)
+            {
+                await LedgerAsync("g2", postgres);
+            }
+            else
+            {
+                _table.Add(Row.Skipped("g2", "ledger reserve + settle, Postgres", $"skipped: {postgresMissing}"));
+            }
+        }
+        else
+        {
+            NotRun('g', [("g1", "ledger reserve + settle")]);
+        }
+
+        if (_options.Runs('e'))
+        {
+            await IdleStreamsAsync(sqlite);
+        }
+        else
+        {
+            NotRun('e', [("e1", "idle SSE streams through the gateway")]);
+        }
+
         _footnotes.Add(Describe(postgresMissing, nginx));
+    }
+
+    private void NotRun(char part, IEnumerable<(string Id, string Scenario)> rows)
+    {
+        foreach (var (id, scenario) in rows)
+        {
+            _table.Add(Row.Skipped(id, scenario, $"not run: --parts {_options.Parts} leaves out {part}"));
+        }
     }
 
     // a/b: the same SSE turn over each path, at 1 user and at N users at once.
@@ -143,6 +188,24 @@ public sealed class Benchmark : IAsyncDisposable
         var users = await Task.WhenAll(Enumerable.Range(0, _options.Users).Select(_ => Http.RegisterAsync(_http, system.Api.Address)));
         var ids = TurnScenarios(section).Select(s => s.Id).ToArray();
         var next = 0;
+
+        // Every path warmed first (JIT tiering, connection pools, store caches), so none pays for being measured first.
+        foreach (var count in new[] { 1, _options.Users })
+        {
+            var turns = count == 1 ? _options.SystemWarmupTurns * 4 : _options.SystemWarmupTurns;
+            if (section == 'a')
+            {
+                await Load.RunAsync(count, turns, 0, (_, _) => Http.StreamTurnAsync(_http, _stub.Address, "/floor", null, Message), []);
+            }
+
+            await MeasurePathAsync(system, users, count, turns, 0, system.Api.Address, null);
+            await MeasurePathAsync(system, users, count, turns, 0, system.Gateway.Address, system.Gateway);
+            if (nginx is not null)
+            {
+                await MeasurePathAsync(system, users, count, turns, 0, nginx.Address, nginx);
+            }
+        }
+
         foreach (var count in new[] { 1, _options.Users })
         {
             var (turns, warmup) = count == 1 ? (_options.SingleUserTurns, _options.WarmupTurns) : (_options.TurnsPerUser, Math.Max(1, _options.WarmupTurns / 5));
@@ -158,7 +221,11 @@ public sealed class Benchmark : IAsyncDisposable
             _table.Add(Row.Of(ids[next++], $"SSE turn direct to the API ({system.Store}), {who}", direct, system.Api.Name, null, _stub.Name, TurnNotes(direct, count)));
             var gateway = await MeasurePathAsync(system, users, count, turns, warmup, system.Gateway.Address, system.Gateway);
             _table.Add(Row.Of(ids[next++], $"SSE turn through the gateway ({system.Store}), {who}", gateway, system.Api.Name, system.Gateway.Name, _stub.Name, TurnNotes(gateway, count)));
-            _hops[("YARP", count)] = (gateway, direct);
+            if (section == 'a')
+            {
+                _hops[("YARP", count)] = (gateway, direct);
+            }
+
             if (nginx is not null)
             {
                 var proxied = await MeasurePathAsync(system, users, count, turns, warmup, nginx.Address, nginx);
@@ -358,7 +425,8 @@ public sealed class Benchmark : IAsyncDisposable
             nginx is null ? "" : "nginx runs with one worker per core, SSE-safe (no buffering);",
             "\"CPU ms each\" is each process's user + system CPU time (kernel figures, Process.TotalProcessorTime) over the measured turns ÷ turns;",
             "the load generator (this process) shares the same cores and is not counted.",
-            $"Each user's turns rotate over fresh conversations every {_options.TurnsPerConversation} turns, so a turn's history is short;",
+            $"Every path first runs untimed turns ({_options.SystemWarmupTurns * 4} at 1 user, {_options.SystemWarmupTurns} per user at {_options.Users}), then each load its own warm-up;",
+            $"each user's turns rotate over fresh conversations every {_options.TurnsPerConversation} turns, so a turn's history is short;",
             "the stub's prompt tokens are counted with the o200k tokenizer.",
             postgresMissing is null ? $"Postgres: {_postgres!.Version}, a throwaway database." : $"Postgres: not available ({postgresMissing}); parts b and g2 skipped.",
         }.Where(part => part.Length > 0));

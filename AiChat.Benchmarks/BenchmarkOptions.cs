@@ -19,6 +19,14 @@ public sealed record BenchmarkOptions
 
     public int WarmupTurns { get; init; } = 30;
 
+    /// <summary>Untimed turns on every path before anything is measured (JIT tiering, pools, caches), per user at N users.</summary>
+    public int SystemWarmupTurns { get; init; } = 30;
+
+    /// <summary>The parts to run (letters a–g; d runs with a); the others are listed as not run.</summary>
+    public string Parts { get; init; } = "abcdefg";
+
+    public bool Runs(char part) => Parts.Contains(part, StringComparison.Ordinal);
+
     /// <summary>Turns per conversation before the next one is used, so every measured turn has a short history.</summary>
     public int TurnsPerConversation { get; init; } = 10;
 
@@ -61,6 +69,7 @@ public sealed record BenchmarkOptions
         SingleUserTurns = 10,
         TurnsPerUser = 5,
         WarmupTurns = 2,
+        SystemWarmupTurns = 2,
         HistorySizes = [10, 200, 2_000],
         HistoryTurns = 3,
         PageRuns = 10,
@@ -89,6 +98,9 @@ public sealed record BenchmarkOptions
                 case "--no-nginx":
                     options = options with { Nginx = false };
                     break;
+                case "--parts" when i + 1 < args.Length && args[i + 1].All(c => c is >= 'a' and <= 'g'):
+                    options = options with { Parts = args[++i] };
+                    break;
                 case "--users":
                     options = options with { Users = Number(args, ++i) };
                     break;
@@ -100,7 +112,7 @@ public sealed record BenchmarkOptions
                     i++;
                     break;
                 default:
-                    throw new ArgumentException($"Unknown argument '{args[i]}'. Use --smoke, --no-nginx, --keep-logs, --users N, --idle-streams N, --api-setting Key=Value.");
+                    throw new ArgumentException($"Unknown argument '{args[i]}'. Use --smoke, --no-nginx, --keep-logs, --parts abcdefg, --users N, --idle-streams N, --api-setting Key=Value.");
             }
         }
 
