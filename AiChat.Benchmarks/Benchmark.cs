@@ -274,7 +274,7 @@ public sealed class Benchmark : IAsyncDisposable
     {
         var floor = _floor[users];
         return string.Create(CultureInfo.InvariantCulture,
-            $"p50 ×{result.P50 / floor.P50:0.0} floor, p99 ×{result.P99 / floor.P99:0.0} floor; {result.PromptTokensPerTurn:0} prompt tokens; API log lines/turn {result.LogLinesPerTurn:0.0}");
+            $"p50 ×{result.P50 / floor.P50:0.0} floor, p99 ×{result.P99 / floor.P99:0.0} floor; {result.PromptTokensPerTurn:0} prompt tokens; API log entries/turn {result.LogEntriesPerTurn:0.0}");
     }
 
     // d3: what the proxy adds to the direct turn, YARP against nginx, at the same load.

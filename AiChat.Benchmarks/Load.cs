@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace AiChat.Benchmarks;
 
 /// <summary>What one measured load produced: every turn's time, the wall time, and the CPU each process spent on it.</summary>
-public sealed record LoadResult(double[] Sorted, TimeSpan Wall, IReadOnlyDictionary<string, TimeSpan> Cpu, double LogLinesPerTurn, double PromptTokensPerTurn, double CallsPerTurn)
+public sealed record LoadResult(double[] Sorted, TimeSpan Wall, IReadOnlyDictionary<string, TimeSpan> Cpu, double LogEntriesPerTurn, double PromptTokensPerTurn, double CallsPerTurn)
 {
     public int Count => Sorted.Length;
 
@@ -41,7 +41,7 @@ public static class Load
 
         var outcomes = new TurnOutcome[users * turnsPerUser];
         var cpuBefore = measured.ToDictionary(p => p.Name, p => p.CpuTime());
-        var linesBefore = logged?.LogLines ?? 0;
+        var linesBefore = logged?.LogEntries ?? 0;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, users).Select(u => Task.Run(async () =>
         {
@@ -55,7 +55,7 @@ public static class Load
 
         // Console output reaches the pipe a moment after it is written; give the last lines that moment.
         await Task.Delay(logged is null ? 0 : 200);
-        var lines = (logged?.LogLines ?? 0) - linesBefore;
+        var lines = (logged?.LogEntries ?? 0) - linesBefore;
         var sorted = outcomes.Select(o => o.Milliseconds).Order().ToArray();
         return new LoadResult(sorted, wall, cpu, (double)lines / outcomes.Length, outcomes.Average(o => o.PromptTokens), outcomes.Average(o => o.Calls));
     }

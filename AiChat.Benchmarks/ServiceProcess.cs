@@ -15,7 +15,8 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StreamWriter _log;
-    private long _lines;
+    private static readonly string[] LevelPrefixes = ["trce: ", "dbug: ", "info: ", "warn: ", "fail: ", "crit: "];
+    private long _entries;
 
     private ServiceProcess(string name, Process process, Uri address, StreamWriter log, string logPath)
     {
@@ -32,8 +33,8 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public string LogPath { get; }
 
-    /// <summary>Lines the process wrote to stdout and stderr so far (its console log).</summary>
-    public long LogLines => Interlocked.Read(ref _lines);
+    /// <summary>Log entries the process wrote to its console so far: lines that open with the console logger's level prefix.</summary>
+    public long LogEntries => Interlocked.Read(ref _entries);
 
     public static async Task<ServiceProcess> StartAsync(
         string name, string file, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, Uri address, string healthPath, string logDirectory)
@@ -110,7 +111,11 @@ public sealed class ServiceProcess : IAsyncDisposable
             return;
         }
 
-        Interlocked.Increment(ref _lines);
+        if (LevelPrefixes.Any(prefix => line.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            Interlocked.Increment(ref _entries);
+        }
+
         lock (_log)
         {
             if (_log.BaseStream.CanWrite)

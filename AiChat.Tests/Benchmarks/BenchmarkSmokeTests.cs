@@ -47,7 +47,7 @@ public sealed class BenchmarkSmokeTests(PostgresServer postgres)
             var cpu = rows[id][7].Split(" · ");
             Assert.True(Positive(cpu[0]) && Positive(cpu[2]), $"{id}: CPU '{rows[id][7]}'");
             Assert.Equal(id is "a3" or "a6" or "b2" or "b4", Positive(cpu[1]));
-            Assert.Contains("API log lines/turn 0.0", rows[id][8]);
+            Assert.Contains("API log entries/turn 0.0", rows[id][8]);
         }
 
         Assert.All(new[] { "d1", "d2", "d3" }, id => Assert.Contains("not run: smoke mode", rows[id][8]));
