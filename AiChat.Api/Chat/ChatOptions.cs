@@ -7,11 +7,24 @@ public sealed class ChatOptions
     /// <summary>The longest message a user may send, in characters (413 above it).</summary>
     public int MaxMessageChars { get; set; } = 32_000;
 
-    /// <summary>Turns this instance runs at once.</summary>
-    public int Workers { get; set; } = 8;
+    /// <summary>
+    /// Turns this instance runs at once; by default <see cref="WorkersPerCore"/> per core, since a turn spends nearly all
+    /// of its time waiting on the model, not computing.
+    /// </summary>
+    public int Workers { get; set; } = DefaultWorkers(Environment.ProcessorCount);
 
     /// <summary>Turns that may wait for a worker; beyond it a new message gets 503 with Retry-After and nothing is stored.</summary>
-    public int QueueCapacity { get; set; } = 64;
+    public int QueueCapacity { get; set; } = DefaultQueueCapacity(Environment.ProcessorCount);
+
+    /// <summary>Workers per core when <c>Chat:Workers</c> is not configured.</summary>
+    public const int WorkersPerCore = 32;
+
+    /// <summary>Waiting places per worker when <c>Chat:QueueCapacity</c> is not configured: a short burst waits, a flood is told 503.</summary>
+    public const int QueuedPerWorker = 4;
+
+    public static int DefaultWorkers(int cores) => Math.Max(1, cores) * WorkersPerCore;
+
+    public static int DefaultQueueCapacity(int cores) => DefaultWorkers(cores) * QueuedPerWorker;
 
     /// <summary>Turns one user may have running at once, in different conversations; beyond it 429 <c>too_many_turns</c>.</summary>
     public int MaxConcurrentTurnsPerUser { get; set; } = 2;

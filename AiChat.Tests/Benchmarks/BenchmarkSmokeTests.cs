@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using AiChat.Tests.Infrastructure;
+
+namespace AiChat.Tests.Benchmarks;
+
+/// <summary>
+/// The benchmark in smoke mode (tiny sizes, seconds), run as the command a person runs: it must finish and print every
+/// row with figures, so it keeps working between the full runs, which are not part of CI.
+/// </summary>
+[Trait("Category", "Benchmark")]
+public sealed class BenchmarkSmokeTests(PostgresServer postgres)
+{
+    // Rows with measured figures in smoke mode; d1-d3 (nginx) are not run there and say so.
+    private static readonly string[] Measured = ["a1", "a2", "a3", "a4", "a5", "a6", "b1", "b2", "b3", "b4", "c1", "c2", "c3", "f1", "f2", "f3", "f4", "g1", "g2"];
+
+    [Fact]
+    public async Task TheSmokeRunPrintsEveryRowWithFigures()
+    {
+        if (postgres.AdminConnectionString is null || postgres.Unavailable is not null)
+        {
+            Prerequisite.Missing($"Postgres for the benchmark's part b ({postgres.Unavailable ?? "not configured"})");
+        }
+
+        var (exitCode, output) = await RunSmokeAsync(postgres.AdminConnectionString!);
+
+        Assert.True(exitCode == 0, $"the benchmark exited with {exitCode}:\n{output}");
+        var lines = output.Split('\n', StringSplitOptions.TrimEntries);
+        Assert.StartsWith("AiChat benchmark — ", lines[0]);
+        Assert.Contains(" cores, ", lines[0]);
+        Assert.Contains("commit ", lines[0]);
+        Assert.Contains("SMOKE MODE", lines[0]);
+        var rows = lines.Where(line => line.StartsWith("| ", StringComparison.Ordinal) && !line.StartsWith("| id ", StringComparison.Ordinal))
+            .Select(line => line.Trim('|').Split(" | ").Select(cell => cell.Trim()).ToArray())
+            .ToDictionary(cells => cells[0]);
+        Assert.Equal(Measured.Concat(["d1", "d2", "d3", "e1"]).Order(StringComparer.Ordinal), rows.Keys.Order(StringComparer.Ordinal));
+
+        foreach (var id in Measured)
+        {
+            var cells = rows[id];
+            Assert.All(cells[2..7], cell => Assert.True(Positive(cell), $"{id}: '{cell}' is not a positive figure in {string.Join(" | ", cells)}"));
+        }
+
+        // Every turn row reports the CPU of the processes on its path, and the API's default levels log nothing per turn.
+        foreach (var id in new[] { "a2", "a3", "a5", "a6", "b1", "b2", "b3", "b4" })
+        {
+            var cpu = rows[id][7].Split(" · ");
+            Assert.True(Positive(cpu[0]) && Positive(cpu[2]), $"{id}: CPU '{rows[id][7]}'");
+            Assert.Equal(id is "a3" or "a6" or "b2" or "b4", Positive(cpu[1]));
+            Assert.Contains("API log entries/turn 0.0", rows[id][8]);
+        }
+
+        Assert.All(new[] { "d1", "d2", "d3" }, id => Assert.Contains("not run: smoke mode", rows[id][8]));
+        Assert.Equal("20", rows["e1"][2]);
+        Assert.Contains("20 of 20 streams got one", rows["e1"][8]);
+        Assert.Contains("20 got turn.completed", rows["e1"][8]);
+        Assert.Contains("prompt tokens/turn", rows["c3"][8]);
+    }
+
+    private static bool Positive(string cell) =>
+        double.TryParse(cell.Replace(",", "", StringComparison.Ordinal), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0;
+
+    private static async Task<(int ExitCode, string Output)> RunSmokeAsync(string postgresAdmin)
+    {
+        var start = new ProcessStartInfo("dotnet", [BenchmarkDll(), "--smoke"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["AICHAT_BENCH_POSTGRES"] = postgresAdmin;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(150), TestContext.Current.CancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await output + await error);
+    }
+
+    private static string BenchmarkDll()
+    {
+        // The benchmark's own build output, in the configuration this test assembly was built in.
+        var testDirectory = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
+        var configuration = testDirectory.Parent!.Name;
+        var root = testDirectory;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "AiChat.sln")))
+        {
+            root = root.Parent;
+        }
+
+        var dll = Path.Combine(root?.FullName ?? throw new InvalidOperationException("AiChat.sln not found above the test output."), "AiChat.Benchmarks", "bin", configuration, "net10.0", "AiChat.Benchmarks.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the solution first.", dll);
+    }
+}
