@@ -3,7 +3,7 @@
 import { request } from './api.js';
 import { addStrings, t, translate, formatDate, formatUsd, formatNumber, getLanguage } from './i18n.js';
 import { notify, describe } from './notices.js';
-import { element, svg } from './panel-dom.js';
+import { element, svg } from './dom.js';
 
 const DAYS = 30;
 const DAY_MS = 86_400_000;

@@ -3,6 +3,7 @@
 import { request } from './api.js';
 import { readEvents } from './sse.js';
 import { renderMarkdown } from './markdown.js';
+import { element } from './dom.js';
 import { t, formatDateTime } from './i18n.js';
 import { describe, notify, notifyError } from './notices.js';
 
@@ -94,30 +95,16 @@ export function initChat({ conversations, confirm, askName }) {
     }
   }
 
-  const emptyHint = () => {
-    const item = document.createElement('li');
-    item.className = 'empty-hint';
-    item.textContent = t('messages.empty');
-    return item;
-  };
+  const emptyHint = () => element('li', { class: 'empty-hint' }, t('messages.empty'));
 
   function messageItem(message) {
-    const item = document.createElement('li');
-    item.className = `message message-${message.role}`;
-    const meta = document.createElement('div');
-    meta.className = 'message-meta';
-    const who = document.createElement('span');
-    who.className = 'message-author';
-    who.textContent = message.role === 'user' ? t('messages.you') : t('messages.assistant');
-    const time = document.createElement('time');
-    const status = document.createElement('span');
-    status.className = 'message-status';
-    meta.append(who, time, status);
-    const body = document.createElement('div');
-    body.className = 'message-body markdown';
-    const actions = document.createElement('div');
-    actions.className = 'message-actions';
-    item.append(meta, body, actions);
+    const item = element('li', { class: `message message-${message.role}` },
+      element('div', { class: 'message-meta' },
+        element('span', { class: 'message-author' }, message.role === 'user' ? t('messages.you') : t('messages.assistant')),
+        element('time'),
+        element('span', { class: 'message-status' })),
+      element('div', { class: 'message-body markdown' }),
+      element('div', { class: 'message-actions' }));
     update(item, message);
     return item;
   }
@@ -149,10 +136,7 @@ export function initChat({ conversations, confirm, askName }) {
       }
     }
     if (last && !runningHere() && last.dataset.status !== 'streaming') {
-      const regenerate = document.createElement('button');
-      regenerate.type = 'button';
-      regenerate.className = 'ghost regenerate';
-      regenerate.textContent = t('messages.regenerate');
+      const regenerate = element('button', { type: 'button', class: 'ghost regenerate' }, t('messages.regenerate'));
       regenerate.addEventListener('click', () => startRegenerate(last));
       last.querySelector('.message-actions').append(regenerate);
     }
@@ -160,12 +144,10 @@ export function initChat({ conversations, confirm, askName }) {
 
   /** ‹ n/m ›: the answer's other versions (the ones a regenerate replaced), fetched when first asked for. */
   function alternativesNav(item, count) {
-    const nav = document.createElement('span');
-    nav.className = 'alternatives';
     const previous = navButton('‹', 'messages.previous');
-    const label = document.createElement('span');
+    const label = element('span');
     const next = navButton('›', 'messages.next');
-    nav.append(previous, label, next);
+    const nav = element('span', { class: 'alternatives' }, previous, label, next);
     let versions = null; // oldest first, the current answer last
     let index = count;
     const show = () => {
@@ -197,14 +179,7 @@ export function initChat({ conversations, confirm, askName }) {
     return nav;
   }
 
-  function navButton(text, labelKey) {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'icon-button';
-    button.textContent = text;
-    button.setAttribute('aria-label', t(labelKey));
-    return button;
-  }
+  const navButton = (text, labelKey) => element('button', { type: 'button', class: 'icon-button', 'aria-label': t(labelKey) }, text);
 
   const nearEnd = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   const scrollToEnd = () => { scroller.scrollTop = scroller.scrollHeight; };

@@ -4,6 +4,7 @@ import { request } from './api.js';
 import { t, formatDateTime } from './i18n.js';
 import { notifyError } from './notices.js';
 import DOMPurify from '../vendor/purify.es.mjs';
+import { element } from './dom.js';
 
 const PAGE = 30;
 
@@ -23,25 +24,15 @@ export function initConversations({ onSelect }) {
   const titleOf = conversation => conversation.title || t('conversations.untitled');
 
   function render() {
-    list.replaceChildren(...conversations.map(conversation => {
-      const item = document.createElement('li');
-      const link = document.createElement('a');
-      link.href = `#/c/${conversation.id}`;
-      link.className = 'conversation-link';
-      link.dataset.id = conversation.id;
-      if (conversation.id === selectedId) {
-        link.setAttribute('aria-current', 'page');
-      }
-      const title = document.createElement('span');
-      title.className = 'conversation-title';
-      title.textContent = titleOf(conversation);
-      const meta = document.createElement('span');
-      meta.className = 'conversation-meta';
-      meta.textContent = t('conversations.messages', { count: conversation.message_count });
-      link.append(title, meta);
-      item.append(link);
-      return item;
-    }));
+    list.replaceChildren(...conversations.map(conversation => element('li', {},
+      element('a', {
+        href: `#/c/${conversation.id}`,
+        class: 'conversation-link',
+        'data-id': conversation.id,
+        'aria-current': conversation.id === selectedId ? 'page' : null,
+      },
+      element('span', { class: 'conversation-title' }, titleOf(conversation)),
+      element('span', { class: 'conversation-meta' }, t('conversations.messages', { count: conversation.message_count }))))));
     more.hidden = nextCursor === null;
   }
 
@@ -122,22 +113,13 @@ export function initConversations({ onSelect }) {
   async function search(query) {
     const page = await request(`/api/v1/search?${new URLSearchParams({ query, limit: '20' })}`);
     hits.replaceChildren(...page.hits.map(hit => {
-      const item = document.createElement('li');
-      const link = document.createElement('a');
-      link.href = `#/c/${hit.conversation_id}`;
-      link.dataset.messageId = hit.message_id;
-      link.className = 'hit';
-      const title = document.createElement('span');
-      title.className = 'hit-title';
-      title.textContent = hit.conversation_title || t('conversations.untitled');
-      const snippet = document.createElement('span');
-      snippet.className = 'hit-snippet';
+      const snippet = element('span', { class: 'hit-snippet' });
       // The API escapes the message text and marks the matches with <mark>: only that tag is let through.
       snippet.innerHTML = DOMPurify.sanitize(hit.snippet, { ALLOWED_TAGS: ['mark'], ALLOWED_ATTR: [] });
-      const time = document.createElement('time');
-      time.dateTime = hit.created_at;
-      time.textContent = formatDateTime(hit.created_at);
-      link.append(title, snippet, time);
+      const link = element('a', { href: `#/c/${hit.conversation_id}`, class: 'hit', 'data-message-id': hit.message_id },
+        element('span', { class: 'hit-title' }, hit.conversation_title || t('conversations.untitled')),
+        snippet,
+        element('time', { datetime: hit.created_at }, formatDateTime(hit.created_at)));
       link.addEventListener('click', event => {
         pendingMessage = hit.message_id;
         if (location.hash === link.getAttribute('href')) {
@@ -145,14 +127,10 @@ export function initConversations({ onSelect }) {
           select(hit.conversation_id); // already open: no hashchange, so open it again at the hit
         }
       });
-      item.append(link);
-      return item;
+      return element('li', {}, link);
     }));
     if (page.hits.length === 0) {
-      const none = document.createElement('li');
-      none.className = 'empty';
-      none.textContent = t('search.none');
-      hits.append(none);
+      hits.append(element('li', { class: 'empty' }, t('search.none')));
     }
     results.hidden = false;
   }

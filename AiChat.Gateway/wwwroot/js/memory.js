@@ -4,7 +4,7 @@
 import { request } from './api.js';
 import { addStrings, t, translate, formatDateTime, formatNumber } from './i18n.js';
 import { notify, notifyError, describe } from './notices.js';
-import { diffLines, fillTemplate, element } from './panel-dom.js';
+import { diffLines, fillTemplate, element } from './dom.js';
 
 const CHANGES_PAGE = 20;
 const ARCHIVAL_PAGE = 50;

@@ -1,4 +1,4 @@
-// Small DOM helpers shared by the memory and budget panels: elements built from attributes and text (never markup),
+// Small DOM helpers shared by the client: elements built from attributes and text (never markup),
 // sentences with an element in them, and a line diff.
 
 const SVG = 'http://www.w3.org/2000/svg';
