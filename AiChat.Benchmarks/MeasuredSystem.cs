@@ -2,6 +2,7 @@ extern alias api;
 
 using System.Globalization;
 using api::AiChat.Api.Data;
+using api::AiChat.Api.Llm;
 using Dapper;
 using Npgsql;
 
@@ -42,6 +43,8 @@ public static class Builds
 /// </summary>
 public sealed class MeasuredSystem : IAsyncDisposable
 {
+    private static readonly TokenCounter Tokens = new();
+
     public const string Model = "gpt-4o-mini";
 
     private readonly NpgsqlDataSource? _dataSource;
@@ -126,16 +129,26 @@ public sealed class MeasuredSystem : IAsyncDisposable
         await using var transaction = await connection.BeginTransactionAsync();
         var start = DateTimeOffset.UtcNow.AddDays(-30);
         await connection.ExecuteAsync(
-            "INSERT INTO messages (id, user_id, conversation_id, role, content, status, created_at) VALUES (@Id, @UserId, (SELECT id FROM conversations WHERE user_id = @UserId AND is_default), @Role, @Content, 'complete', @CreatedAt)",
-            Enumerable.Range(1, count).Select(i => new
+            """
+            INSERT INTO messages (id, user_id, conversation_id, role, content, status, created_at, tokens)
+            VALUES (@Id, @UserId, (SELECT id FROM conversations WHERE user_id = @UserId AND is_default), @Role, @Content, 'complete', @CreatedAt, @Tokens)
+            """,
+            Enumerable.Range(1, count).Select(i =>
             {
-                Id = Guid.NewGuid(),
-                UserId = userId,
-                Role = i % 2 == 1 ? "user" : "assistant",
-                Content = $"Message {i}: plans, books and the weather in Porto.",
-                CreatedAt = start.AddMilliseconds(i * 10),
+                var content = $"Message {i}: plans, books and the weather in Porto.";
+                return new
+                {
+                    Id = Guid.NewGuid(),
+                    UserId = userId,
+                    Role = i % 2 == 1 ? "user" : "assistant",
+                    Content = content,
+                    CreatedAt = start.AddMilliseconds(i * 10),
+                    Tokens = Tokens.Count(content), // as the API stores them
+                };
             }),
             transaction);
+        await connection.ExecuteAsync(
+            "UPDATE conversations SET message_count = message_count + @count WHERE user_id = @userId AND is_default", new { userId, count }, transaction);
         await transaction.CommitAsync();
         return await connection.ExecuteScalarAsync<long>("SELECT MAX(seq) FROM messages WHERE user_id = @userId", new { userId });
     }

@@ -8,7 +8,11 @@ namespace AiChat.Api.Agents;
 /// (a Letta conversation; null for the default one and on the built-in runtime), the running summary and where the
 /// remembered part of its transcript starts.
 /// </summary>
-public sealed record ConversationState(Guid Id, bool IsDefault, string? Model, string? ExternalId, string? Summary, long SummaryThroughSeq, long ResetSeq);
+/// <summary>
+/// The agent's state in one conversation. <paramref name="MessageCount"/> is how many current messages the agent has not
+/// forgotten (the conversation's count, less those a reset forgot): kept with every write, so the status never counts rows.
+/// </summary>
+public sealed record ConversationState(Guid Id, bool IsDefault, string? Model, string? ExternalId, string? Summary, long SummaryThroughSeq, long ResetSeq, long MessageCount = 0);
 
 /// <summary>
 /// The agents row (one per user), and the agent's state in each conversation — its lease (one turn at a time per
@@ -73,7 +77,7 @@ public sealed class AgentStore(AiChatDb db)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE conversations SET summary = NULL, summary_through_seq = @lastSeq, reset_seq = @lastSeq WHERE id = @conversationId",
+            "UPDATE conversations SET summary = NULL, summary_through_seq = @lastSeq, reset_seq = @lastSeq, forgotten_count = message_count WHERE id = @conversationId",
             new { conversationId, lastSeq }, cancellationToken: cancellationToken));
     }
 
@@ -137,7 +141,8 @@ public sealed class AgentStore(AiChatDb db)
     }
 
     private const string ConversationColumns =
-        "id, is_default AS IsDefault, model, external_id AS ExternalId, summary, summary_through_seq AS SummaryThroughSeq, reset_seq AS ResetSeq";
+        "id, is_default AS IsDefault, model, external_id AS ExternalId, summary, summary_through_seq AS SummaryThroughSeq, reset_seq AS ResetSeq, "
+        + "message_count - forgotten_count AS MessageCount";
 
     // The default conversation when none is named; is_default alone is a condition on both stores (integer or boolean).
     private static string Which(Guid? conversationId) => conversationId is null ? "is_default" : "id = @conversationId";
@@ -159,6 +164,8 @@ public sealed class AgentStore(AiChatDb db)
 
         public long ResetSeq { get; set; }
 
-        public ConversationState ToState() => new(Id, IsDefault, Model, ExternalId, Summary, SummaryThroughSeq, ResetSeq);
+        public long MessageCount { get; set; }
+
+        public ConversationState ToState() => new(Id, IsDefault, Model, ExternalId, Summary, SummaryThroughSeq, ResetSeq, MessageCount);
     }
 }

@@ -21,6 +21,7 @@ public sealed partial class BuiltInRuntime(
     ContextAssembler assembler,
     TokenCounter tokens,
     ModelCatalog models,
+    IOptions<LlmOptions> llmOptions,
     IOptions<AgentOptions> agentOptions,
     TimeProvider time,
     ILogger<BuiltInRuntime> logger) : IAgentRuntime
@@ -75,8 +76,7 @@ public sealed partial class BuiltInRuntime(
 
         var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
         var context = await AssembleAsync(model, Guid.Empty, null, "", blocks, conversation, cancellationToken);
-        var count = await transcript.CountAsync(conversation.Id, conversation.ResetSeq, cancellationToken);
-        return new AgentContextInfo(context.PromptTokens, model.ContextWindow, count);
+        return new AgentContextInfo(context.PromptTokens, model.ContextWindow, (int)conversation.MessageCount);
     }
 
     public Task<string?> CreateConversationAsync(AgentRecord agent, string? model, CancellationToken cancellationToken) =>
@@ -103,9 +103,9 @@ public sealed partial class BuiltInRuntime(
             var model = models.Resolve(conversation.Model);
             var blocks = agent.Blocks ?? await store.GetBlocksAsync(agent.Id, cancellationToken);
             var context = await AssembleAsync(model, input.TurnId, input.UserMessageId, input.Content, blocks, conversation, cancellationToken);
-            if (context.HistoryTruncated && context.OldestIncludedSeq > conversation.SummaryThroughSeq + 1)
+            if (context.HistoryTruncated)
             {
-                var usage = await SummarizeAsync(agent, model, input, conversation, context.OldestIncludedSeq, cancellationToken);
+                var usage = await SummarizeAsync(agent, model, input, conversation, context.KeepFromSeq, cancellationToken);
                 if (usage is not null)
                 {
                     await events.WriteAsync(usage, cancellationToken);
@@ -204,34 +204,46 @@ public sealed partial class BuiltInRuntime(
         }
     }
 
+    /// <summary>
+    /// The context of one step: the summary, then the messages it does not cover (those after the summary and after the
+    /// last reset), newest first, within the context limit (<see cref="LlmOptions.ContextBudgetTokens"/>, never above the window).
+    /// </summary>
     private Task<AssembledContext> AssembleAsync(CatalogModel model, Guid turnId, Guid? answeredMessageId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken) =>
         assembler.AssembleAsync(
             blocks,
             conversation.Summary,
             userMessage,
-            model.ContextWindow,
+            llmOptions.Value.ContextLimit(model.ContextWindow),
             model.MaxOutputTokens,
-            (before, limit) => transcript.RecentAsync(conversation.Id, turnId, answeredMessageId, conversation.ResetSeq, before, limit, cancellationToken));
+            (before, limit) => transcript.RecentAsync(conversation.Id, turnId, answeredMessageId, Math.Max(conversation.SummaryThroughSeq, conversation.ResetSeq), before, limit, cancellationToken));
 
     /// <summary>
-    /// Folds the messages that no longer fit the window (newest of them first, as many as one summarisation prompt holds)
-    /// into the running summary. Anything older than that stays searchable with conversation_search.
+    /// Folds the messages older than <paramref name="keepFromSeq"/> that the summary does not cover yet into it (newest
+    /// of them first, as many as one summarisation prompt within the context limit holds), so the messages kept fill half
+    /// the room for history and the next turns need no summary until it fills again. What is older than the fold stays
+    /// out of the summary but searchable with conversation_search.
     /// </summary>
-    private async Task<AgentEvent.Usage?> SummarizeAsync(AgentRecord agent, CatalogModel model, TurnInput input, ConversationState conversation, long oldestIncludedSeq, CancellationToken cancellationToken)
+    private async Task<AgentEvent.Usage?> SummarizeAsync(AgentRecord agent, CatalogModel model, TurnInput input, ConversationState conversation, long keepFromSeq, CancellationToken cancellationToken)
     {
-        var budget = model.ContextWindow / 2;
+        var budget = llmOptions.Value.ContextLimit(model.ContextWindow) - model.MaxOutputTokens - ContextAssembler.ToolReserve;
         var fold = new List<TranscriptMessage>();
-        var used = tokens.Count(conversation.Summary);
-        var before = oldestIncludedSeq;
+        var used = tokens.Count(conversation.Summary) + SummaryInstructionTokens;
+        var before = keepFromSeq;
         var full = false;
         while (!full)
         {
             var page = await transcript.RecentAsync(conversation.Id, input.TurnId, input.UserMessageId, Math.Max(conversation.SummaryThroughSeq, conversation.ResetSeq), before, ContextAssembler.PageSize, cancellationToken);
             foreach (var message in page)
             {
-                var cost = tokens.Count(message.Content) + TokenCounter.PerMessageOverhead;
+                var cost = (message.Tokens is { } stored ? stored : tokens.Count(message.Content)) + TokenCounter.PerMessageOverhead;
                 if (used + cost > budget)
                 {
+                    if (fold.Count == 0)
+                    {
+                        // One message larger than a summary prompt: its beginning stands for it, so the summary still moves on.
+                        fold.Add(message with { Content = tokens.Truncate(message.Content, Math.Max(1, budget - used - TokenCounter.PerMessageOverhead)) });
+                    }
+
                     full = true;
                     break;
                 }
@@ -269,9 +281,12 @@ public sealed partial class BuiltInRuntime(
             new LlmCaller(agent.UserId, input.TurnId).On(new ChatOptions { ModelId = model.Id, MaxOutputTokens = model.MaxOutputTokens }),
             cancellationToken);
         var summary = response.Text.Length > agentOptions.Value.MaxSummaryChars ? response.Text[..agentOptions.Value.MaxSummaryChars] : response.Text;
-        await agents.SaveSummaryAsync(conversation.Id, summary, oldestIncludedSeq - 1, cancellationToken);
+        await agents.SaveSummaryAsync(conversation.Id, summary, keepFromSeq - 1, cancellationToken);
         return response.Usage is { } usage ? UsageOf(model, response.ModelId, usage, response.Messages.SelectMany(m => m.Contents)) : null;
     }
+
+    /// <summary>Room for the summarisation prompt's own instructions, beside the previous summary and the folded messages.</summary>
+    private const int SummaryInstructionTokens = 100;
 
     private static async Task<string> InvokeAsync(IReadOnlyList<AIFunction> functions, FunctionCallContent call, CancellationToken cancellationToken)
     {

@@ -4,18 +4,24 @@ using Microsoft.Extensions.AI;
 
 namespace AiChat.Api.Agents;
 
-/// <summary>What goes to the model for one step, and what was left out.</summary>
+/// <summary>
+/// What goes to the model for one step, and what was left out. <paramref name="KeepFromSeq"/> is where a summary should
+/// end when the history did not fit: the oldest included message of those that fill half the room for history, so after
+/// folding the older ones into the summary the next turns have room to grow before another summary is needed.
+/// </summary>
 public sealed record AssembledContext(
     List<ChatMessage> Messages,
     int PromptTokens,
     int IncludedHistory,
     long OldestIncludedSeq,
-    bool HistoryTruncated);
+    bool HistoryTruncated,
+    long KeepFromSeq);
 
 /// <summary>
-/// Builds the prompt within the model's window: system prompt with the memory blocks and the summary of older turns,
-/// then as many of the most recent messages as fit (counted with the real tokenizer), then the user's new message.
-/// Reads the transcript page by page, newest first, so its cost does not grow with the length of the history.
+/// Builds the prompt within the context limit (the budget, never above the model's window): system prompt with the
+/// memory blocks and the summary of older turns, then as many of the most recent messages as fit, then the user's new
+/// message. Messages are counted with the real tokenizer, from the count stored with each one when there is one. Reads
+/// the transcript page by page, newest first, so its cost does not grow with the length of the history.
 /// </summary>
 public sealed class ContextAssembler(TokenCounter tokens)
 {
@@ -78,8 +84,10 @@ public sealed class ContextAssembler(TokenCounter tokens)
         }
 
         var used = systemTokens + currentTokens;
+        var half = used + (budget - used) / 2;
         var history = new List<ChatMessage>();
         long oldestIncluded = long.MaxValue;
+        long keepFrom = long.MaxValue;
         var truncated = false;
         var before = long.MaxValue;
         while (!truncated)
@@ -88,7 +96,7 @@ public sealed class ContextAssembler(TokenCounter tokens)
             foreach (var message in page)
             {
                 var chat = new ChatMessage(message.Role == "assistant" ? ChatRole.Assistant : ChatRole.User, message.Content);
-                var cost = tokens.Count(chat);
+                var cost = message.Tokens is { } stored ? stored + TokenCounter.PerMessageOverhead : tokens.Count(chat);
                 if (used + cost > budget)
                 {
                     truncated = true;
@@ -98,6 +106,10 @@ public sealed class ContextAssembler(TokenCounter tokens)
                 used += cost;
                 history.Add(chat);
                 oldestIncluded = message.Seq;
+                if (used <= half || keepFrom == long.MaxValue)
+                {
+                    keepFrom = message.Seq;
+                }
             }
 
             if (page.Count < PageSize)
@@ -112,6 +124,6 @@ public sealed class ContextAssembler(TokenCounter tokens)
         var messages = new List<ChatMessage>(history.Count + 2) { new(ChatRole.System, system) };
         messages.AddRange(history);
         messages.Add(current);
-        return new AssembledContext(messages, used, history.Count, oldestIncluded, truncated);
+        return new AssembledContext(messages, used, history.Count, oldestIncluded, truncated, keepFrom);
     }
 }

@@ -194,7 +194,7 @@ public sealed class ConversationStore(AiChatDb db)
 
         var last = remove
             ? "DELETE FROM conversations WHERE id = @id;"
-            : "UPDATE conversations SET summary = NULL, summary_through_seq = 0, reset_seq = 0, message_count = 0, last_message_at = NULL WHERE id = @id;";
+            : "UPDATE conversations SET summary = NULL, summary_through_seq = 0, reset_seq = 0, message_count = 0, forgotten_count = 0, last_message_at = NULL WHERE id = @id;";
         await connection.ExecuteAsync(new CommandDefinition(
             $"""
             DELETE FROM messages WHERE conversation_id = @id;

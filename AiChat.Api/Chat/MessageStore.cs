@@ -143,23 +143,15 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
     public async Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid conversationId, Guid currentTurnId, Guid? answeredMessageId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync<TranscriptMessage>(new CommandDefinition(
+        var rows = await connection.QueryAsync<TranscriptRow>(new CommandDefinition(
             """
-            SELECT seq, id, role, content, created_at AS CreatedAt FROM messages
+            SELECT seq, id, role, content, created_at AS CreatedAt, tokens FROM messages
             WHERE conversation_id = @conversationId AND seq > @afterSeq AND seq < @beforeSeq AND role IN ('user', 'assistant') AND content <> ''
               AND replaced_by_id IS NULL AND (turn_id IS NULL OR turn_id <> @currentTurnId) AND id <> @answered
             ORDER BY seq DESC LIMIT @limit
             """,
             new { conversationId, currentTurnId, answered = answeredMessageId ?? Guid.Empty, afterSeq, beforeSeq, limit }, cancellationToken: cancellationToken));
-        return rows.AsList();
-    }
-
-    public async Task<int> CountAsync(Guid conversationId, long afterSeq, CancellationToken cancellationToken)
-    {
-        await using var connection = await db.OpenAsync(cancellationToken);
-        return (int)await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = @conversationId AND seq > @afterSeq AND replaced_by_id IS NULL",
-            new { conversationId, afterSeq }, cancellationToken: cancellationToken));
+        return rows.Select(row => new TranscriptMessage(row.Seq, row.Id, row.Role, row.Content, row.CreatedAt, row.Tokens)).ToList();
     }
 
     public async Task<IReadOnlyList<TranscriptHit>> SearchAsync(Guid userId, string query, int limit, CancellationToken cancellationToken)
@@ -254,5 +246,21 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
             "SELECT MAX(seq) FROM messages WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken)) ?? 0;
+    }
+
+    // Settable properties: Dapper converts SQLite's 64-bit integers (and reads a NULL count) only when it sets properties.
+    private sealed class TranscriptRow
+    {
+        public long Seq { get; set; }
+
+        public Guid Id { get; set; }
+
+        public string Role { get; set; } = "";
+
+        public string Content { get; set; } = "";
+
+        public DateTimeOffset CreatedAt { get; set; }
+
+        public int? Tokens { get; set; }
     }
 }

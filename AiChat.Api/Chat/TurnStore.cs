@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Text;
 using System.Text.Json;
 using AiChat.Api.Data;
+using AiChat.Api.Llm;
 using Dapper;
 
 namespace AiChat.Api.Chat;
@@ -107,8 +108,11 @@ public sealed class ConversationNotFoundException() : Exception("No such convers
 /// <summary>The answer a regenerate was asked for is not its conversation's last current answer (nothing was stored).</summary>
 public sealed class NotLastAnswerException() : Exception("Only the conversation's last answer can be regenerated.");
 
-/// <summary>Turns and their recorded events, on SQLite or Postgres; a turn's messages are written with it.</summary>
-public sealed class TurnStore(AiChatDb db)
+/// <summary>
+/// Turns and their recorded events, on SQLite or Postgres; a turn's messages are written with it, each with its text's
+/// token count (what the context reads instead of tokenising the history again).
+/// </summary>
+public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
 {
     /// <summary>
     /// Ends the statement that updates the turn's conversation (<c>@conversation</c>): whether the turn, if it completes,
@@ -196,9 +200,9 @@ public sealed class TurnStore(AiChatDb db)
 
         var needsTitle = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
             $"""
-            INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id)
-            VALUES (@UserMessageId, @UserId, @conversation, @Id, 'user', @content, @complete, @CreatedAt, NULL),
-                   (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId);
+            INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id, tokens)
+            VALUES (@UserMessageId, @UserId, @conversation, @Id, 'user', @content, @complete, @CreatedAt, NULL, @contentTokens),
+                   (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId, 0);
             INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@Id, @seq, @event, @data, @CreatedAt);
             UPDATE conversations SET message_count = message_count + 2, last_message_at = @assistantAt, activity_at = @assistantAt
             WHERE id = @conversation
@@ -206,7 +210,7 @@ public sealed class TurnStore(AiChatDb db)
             """,
             new
             {
-                turn.Id, turn.UserId, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, content, conversation,
+                turn.Id, turn.UserId, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, content, contentTokens = tokens.Count(content), conversation,
                 complete = MessageStatus.Complete, streaming = MessageStatus.Streaming, assistantAt = turn.CreatedAt.AddTicks(10),
                 seq = started.Seq, @event = started.Event, data = started.Data,
             },
@@ -270,8 +274,8 @@ public sealed class TurnStore(AiChatDb db)
                 INSERT INTO turns (id, user_id, agent_id, conversation_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
                 SELECT @Id, @UserId, a.id, @conversation, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq
                 FROM agents a WHERE a.user_id = @UserId;
-                INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id)
-                VALUES (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId);
+                INSERT INTO messages (id, user_id, conversation_id, turn_id, role, content, status, created_at, reply_to_id, tokens)
+                VALUES (@AssistantMessageId, @UserId, @conversation, @Id, 'assistant', '', @streaming, @assistantAt, @UserMessageId, 0);
                 UPDATE messages SET replaced_by_id = @AssistantMessageId WHERE id = @answerId;
                 INSERT INTO turn_events (turn_id, seq, event, data, created_at) VALUES (@Id, @seq, @event, @data, @CreatedAt);
                 UPDATE conversations SET last_message_at = @assistantAt, activity_at = @assistantAt
@@ -380,11 +384,12 @@ public sealed class TurnStore(AiChatDb db)
         var (sql, parameters) = InsertEvents(turn.Id, ending.Events, now);
         parameters.AddDynamicParams(new
         {
-            assistantId = turn.AssistantMessageId, ending.AssistantText, ending.MessageStatus, ending.PromptTokens, ending.CompletionTokens, ending.CostNanos,
+            assistantId = turn.AssistantMessageId, ending.AssistantText, textTokens = tokens.Count(ending.AssistantText), ending.MessageStatus,
+            ending.PromptTokens, ending.CompletionTokens, ending.CostNanos,
         });
         await connection.ExecuteAsync(new CommandDefinition(
             sql + """
-            UPDATE messages SET content = @AssistantText, status = @MessageStatus, prompt_tokens = @PromptTokens,
+            UPDATE messages SET content = @AssistantText, tokens = @textTokens, status = @MessageStatus, prompt_tokens = @PromptTokens,
                 completion_tokens = @CompletionTokens, cost_nanousd = @CostNanos
             WHERE id = @assistantId;
             """,

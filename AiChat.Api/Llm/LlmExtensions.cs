@@ -30,6 +30,9 @@ public static class LlmExtensions
             .Validate(
                 options => options.Offline.WordDelay >= TimeSpan.Zero && options.Offline.WordDelay <= OfflineModelOptions.MaxWordDelay,
                 $"{LlmOptions.Section}:Offline:WordDelay must be between 00:00:00 and {OfflineModelOptions.MaxWordDelay:c}.")
+            .Validate(
+                options => options.ContextBudgetTokens >= LlmOptions.MinContextBudgetTokens,
+                $"{LlmOptions.Section}:ContextBudgetTokens must be at least {LlmOptions.MinContextBudgetTokens:N0}.")
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<LlmOptions>, ModelCatalogValidation>();
         services.AddSingleton<ModelCatalog>();

@@ -21,6 +21,19 @@ public sealed class LlmOptions
     /// <summary>The model's context window in tokens; the prompt plus <see cref="MaxOutputTokens"/> always fit in it.</summary>
     public int ContextWindow { get; set; } = 128_000;
 
+    /// <summary>The smallest <see cref="ContextBudgetTokens"/> allowed: room for the memory blocks, a reply and some history.</summary>
+    public const int MinContextBudgetTokens = 2_000;
+
+    /// <summary>
+    /// What one step of a turn may use of the model's window (<c>Llm:ContextBudgetTokens</c>, default 16,000; the
+    /// window wins when it is smaller): the prompt plus the reply fit in it, so a long history no longer sends the whole
+    /// window on every turn. Older turns are folded into the conversation's summary and stay searchable.
+    /// </summary>
+    public int ContextBudgetTokens { get; set; } = 16_000;
+
+    /// <summary>The tokens a step may use with a model of <paramref name="window"/> tokens: the budget, never above the window.</summary>
+    public int ContextLimit(int window) => Math.Min(ContextBudgetTokens, window);
+
     public bool UsesOfflineModel => Endpoint is null;
 
     /// <summary>How the offline model behaves (<c>Llm:Offline</c>); read only when it is the model.</summary>

@@ -235,6 +235,9 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
         await connection.ExecuteAsync(
             "INSERT INTO messages (id, user_id, conversation_id, role, content, status, created_at) VALUES (@Id, @UserId, (SELECT id FROM conversations WHERE user_id = @UserId AND is_default), @Role, @Content, 'complete', @CreatedAt)",
             rows, transaction);
+        // The count the store keeps with every write (the agent's status reads it).
+        await connection.ExecuteAsync(
+            "UPDATE conversations SET message_count = message_count + @count WHERE user_id = @userId AND is_default", new { userId, count }, transaction);
         await transaction.CommitAsync(TestContext.Current.CancellationToken);
     }
 }
