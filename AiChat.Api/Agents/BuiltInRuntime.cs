@@ -116,7 +116,7 @@ public sealed partial class BuiltInRuntime(
             }
 
             var tools = new MemoryTools(store, transcript, agent, input.TurnId, conversation.Id, time);
-            var functions = tools.All();
+            var functions = MemoryTools.Functions;
             var messages = context.Messages;
             var prompt = messages.Count;
             var maxSteps = Math.Max(1, agentOptions.Value.MaxSteps);
@@ -176,7 +176,7 @@ public sealed partial class BuiltInRuntime(
                 {
                     var arguments = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>());
                     await events.WriteAsync(new AgentEvent.ToolCall(call.Name, arguments), cancellationToken);
-                    var result = await InvokeAsync(functions, call, cancellationToken);
+                    var result = await InvokeAsync(tools, call, cancellationToken);
                     var ok = !result.StartsWith("Error", StringComparison.Ordinal);
                     await events.WriteAsync(new AgentEvent.ToolResult(call.Name, ok), cancellationToken);
                     if (ok && MemoryToolNames.ChangesBlock(call.Name) && MemoryToolNames.Argument(call, "label") is { } label)
@@ -288,9 +288,9 @@ public sealed partial class BuiltInRuntime(
     /// <summary>Room for the summarisation prompt's own instructions, beside the previous summary and the folded messages.</summary>
     private const int SummaryInstructionTokens = 100;
 
-    private static async Task<string> InvokeAsync(IReadOnlyList<AIFunction> functions, FunctionCallContent call, CancellationToken cancellationToken)
+    private static async Task<string> InvokeAsync(MemoryTools tools, FunctionCallContent call, CancellationToken cancellationToken)
     {
-        var function = functions.FirstOrDefault(f => f.Name == call.Name);
+        var function = MemoryTools.Functions.FirstOrDefault(f => f.Name == call.Name);
         if (function is null)
         {
             return $"Error: there is no tool named '{call.Name}'.";
@@ -298,7 +298,7 @@ public sealed partial class BuiltInRuntime(
 
         try
         {
-            var result = await function.InvokeAsync(new AIFunctionArguments(call.Arguments ?? new Dictionary<string, object?>()), cancellationToken);
+            var result = await function.InvokeAsync(tools.Arguments(call.Arguments ?? new Dictionary<string, object?>()), cancellationToken);
             return result switch
             {
                 string text => text,

@@ -104,7 +104,7 @@ public sealed class ContextAssembler(TokenCounter tokens)
                 }
 
                 used += cost;
-                history.Add(chat);
+                history.Add(tokens.Remember(chat, cost));
                 oldestIncluded = message.Seq;
                 if (used <= half || keepFrom == long.MaxValue)
                 {
@@ -121,9 +121,9 @@ public sealed class ContextAssembler(TokenCounter tokens)
         }
 
         history.Reverse();
-        var messages = new List<ChatMessage>(history.Count + 2) { new(ChatRole.System, system) };
+        var messages = new List<ChatMessage>(history.Count + 2) { tokens.Remember(new ChatMessage(ChatRole.System, system), systemTokens) };
         messages.AddRange(history);
-        messages.Add(current);
+        messages.Add(tokens.Remember(current, currentTokens));
         return new AssembledContext(messages, used, history.Count, oldestIncluded, truncated, keepFrom);
     }
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Reflection;
 using System.Text.Json;
 using AiChat.Api.Llm;
 using Microsoft.Extensions.AI;
@@ -19,14 +20,28 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
     public const string ArchivalSearch = MemoryToolNames.ArchivalSearch;
     public const string ConversationSearch = MemoryToolNames.ConversationSearch;
 
-    public IReadOnlyList<AIFunction> All() =>
+    /// <summary>
+    /// The tools, made once (their JSON schemas are derived by reflection): each call runs on the <see cref="MemoryTools"/>
+    /// of its turn, which <see cref="Arguments"/> puts in the call's context.
+    /// </summary>
+    public static IReadOnlyList<AIFunction> Functions { get; } =
     [
-        AIFunctionFactory.Create(AppendAsync, Append, "Append a line to one of your core memory blocks (e.g. label 'human' for facts about the user)."),
-        AIFunctionFactory.Create(ReplaceAsync, Replace, "Replace text in a core memory block; old_content must occur in the block exactly."),
-        AIFunctionFactory.Create(InsertAsync, ArchivalInsert, "Save a passage to long-term archival memory."),
-        AIFunctionFactory.Create(SearchArchivalAsync, ArchivalSearch, "Search long-term archival memory by keywords."),
-        AIFunctionFactory.Create(SearchConversationAsync, ConversationSearch, "Search all of your past conversations with the user by keywords; each hit says which conversation it is from."),
+        Function(nameof(AppendAsync), Append, "Append a line to one of your core memory blocks (e.g. label 'human' for facts about the user)."),
+        Function(nameof(ReplaceAsync), Replace, "Replace text in a core memory block; old_content must occur in the block exactly."),
+        Function(nameof(InsertAsync), ArchivalInsert, "Save a passage to long-term archival memory."),
+        Function(nameof(SearchArchivalAsync), ArchivalSearch, "Search long-term archival memory by keywords."),
+        Function(nameof(SearchConversationAsync), ConversationSearch, "Search all of your past conversations with the user by keywords; each hit says which conversation it is from."),
     ];
+
+    /// <summary>A call's arguments, with this turn's tools as the instance its function runs on.</summary>
+    public AIFunctionArguments Arguments(IDictionary<string, object?> values) =>
+        new(values) { Context = new Dictionary<object, object?> { [typeof(MemoryTools)] = this } };
+
+    private static AIFunction Function(string method, string name, string description) =>
+        AIFunctionFactory.Create(
+            typeof(MemoryTools).GetMethod(method, BindingFlags.Instance | BindingFlags.NonPublic)!,
+            arguments => arguments.Context?[typeof(MemoryTools)] ?? throw new InvalidOperationException("A memory tool runs with its turn's MemoryTools."),
+            new AIFunctionFactoryOptions { Name = name, Description = description });
 
     private Task<string> AppendAsync([Description("The block's label")] string label, [Description("The text to append")] string content, CancellationToken cancellationToken) =>
         SaveAsync(label, () => store.AppendAsync(agent.Id, label, content, MemoryChangeSource.Tool(turnId, conversationId), time.GetUtcNow(), cancellationToken));

@@ -4,10 +4,12 @@ namespace AiChat.Api.Chat;
 
 /// <summary>
 /// Follows a turn: its events from a position (what is stored after it, then live until the turn ends), or just its end.
-/// Woken by <see cref="TurnHub"/> for turns run here, and polling the store for turns run by other instances.
+/// A turn run here wakes its followers through <see cref="TurnHub"/> and is never polled, so thousands of quiet streams
+/// cost only their keep-alives; a turn run by another instance is polled in the store.
 /// </summary>
 public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
 {
+    /// <summary>How often the store is read for a turn another instance runs.</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
     public async Task FollowAsync(TurnRecord turn, int afterSeq, Func<StoredEvent, Task> onEvent, Func<Task> onQuiet, CancellationToken cancellationToken)
@@ -16,6 +18,7 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOpti
         var lastSent = time.GetUtcNow();
         while (!cancellationToken.IsCancellationRequested)
         {
+            // Taken before the read: an event stored after it wakes it, so none is missed between the read and the wait.
             var signal = hub.NextAsync(turn.Id);
             var events = await store.ReadEventsAsync(turn.Id, last, cancellationToken);
             foreach (var stored in events)
@@ -34,22 +37,40 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOpti
                 continue;
             }
 
-            var current = await store.FindAsync(turn.Id, turn.UserId, cancellationToken);
-            if (current is null || (current.IsFinished && last >= current.LastEventSeq))
+            var runsHere = hub.EndOf(turn.Id) is not null;
+            if (!runsHere)
             {
-                return; // nothing more will come
+                var current = await store.FindAsync(turn.Id, turn.UserId, cancellationToken);
+                if (current is null || (current.IsFinished && last >= current.LastEventSeq))
+                {
+                    return; // nothing more will come
+                }
             }
 
-            var quietFor = time.GetUtcNow() - lastSent;
-            var untilKeepAlive = options.Value.KeepAliveInterval - quietFor;
-            if (untilKeepAlive <= TimeSpan.Zero)
+            // Wait for a wake-up (the turn run here) or the next poll (run elsewhere), with keep-alives while it is quiet.
+            var polled = time.GetUtcNow();
+            while (!cancellationToken.IsCancellationRequested)
             {
-                await onQuiet();
-                lastSent = time.GetUtcNow();
-                continue;
-            }
+                var untilKeepAlive = options.Value.KeepAliveInterval - (time.GetUtcNow() - lastSent);
+                if (untilKeepAlive <= TimeSpan.Zero)
+                {
+                    await onQuiet();
+                    lastSent = time.GetUtcNow();
+                    continue;
+                }
 
-            await Task.WhenAny(signal, Task.Delay(untilKeepAlive < PollInterval ? untilKeepAlive : PollInterval, time, cancellationToken));
+                var untilPoll = PollInterval - (time.GetUtcNow() - polled);
+                if (!runsHere && untilPoll <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                var wait = runsHere || untilKeepAlive < untilPoll ? untilKeepAlive : untilPoll;
+                if (await Task.WhenAny(signal, Task.Delay(wait, time, cancellationToken)) == signal)
+                {
+                    break;
+                }
+            }
         }
 
         cancellationToken.ThrowIfCancellationRequested();

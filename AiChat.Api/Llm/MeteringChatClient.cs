@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.Json;
 using AiChat.Api.Billing;
 using Microsoft.Extensions.AI;
@@ -18,6 +19,9 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
     // The tokenizer counts the text; framing and tool schemas are estimated on top, with a margin.
     private const double PromptMargin = 1.1;
 
+    // What a tool's declaration counts, per tool for as long as it lives (the built-in agent's tools live for good).
+    private static readonly ConditionalWeakTable<AIFunctionDeclaration, StrongBox<int>> ToolCounts = new();
+
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
 
@@ -32,19 +36,26 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
         var reservation = await ledger.HoldAsync(caller.UserId, caller.TurnId, model, prices.CostNanos(model, promptEstimate, maxOutput), cancellationToken);
 
         var settled = false;
-        var output = 0;
+        var said = new StringBuilder();
         try
         {
             await using var stream = base.GetStreamingResponseAsync(list, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
             while (await stream.MoveNextAsync())
             {
                 var update = stream.Current;
-                output += update.Contents.OfType<TextContent>().Sum(text => tokens.Count(text.Text));
+                foreach (var content in update.Contents)
+                {
+                    if (content is TextContent text)
+                    {
+                        said.Append(text.Text);
+                    }
+                }
+
                 if (!settled && update.Contents.OfType<UsageContent>().FirstOrDefault() is { } usage)
                 {
                     var used = update.ModelId ?? model;
                     var prompt = (int)(usage.Details.InputTokenCount ?? promptEstimate);
-                    var completion = (int)(usage.Details.OutputTokenCount ?? output);
+                    var completion = (int)(usage.Details.OutputTokenCount ?? tokens.Count(said.ToString()));
                     var cost = ReportedCost(update) is { } reported ? PriceTable.ToNanos(reported) : prices.CostNanos(used, prompt, completion);
                     var settlement = await ledger.SettleAsync(reservation.Id, cost, prompt, completion, used);
                     if (settlement.Capped)
@@ -65,6 +76,7 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
             if (!settled)
             {
                 // No usage came back: charge what is known to have been produced, or nothing if the call never answered.
+                var output = tokens.Count(said.ToString());
                 if (output > 0)
                 {
                     await ledger.SettleAsync(reservation.Id, prices.CostNanos(model, promptEstimate, output), promptEstimate, output, model);
@@ -101,7 +113,8 @@ public sealed partial class MeteringChatClient(IChatClient inner, Ledger ledger,
 
     private int ToolTokens(ChatOptions? options) =>
         options?.Tools is { Count: > 0 } tools
-            ? tools.OfType<AIFunctionDeclaration>().Sum(tool => tokens.Count(tool.Name) + tokens.Count(tool.Description) + tokens.Count(JsonSerializer.Serialize(tool.JsonSchema)) + 10)
+            ? tools.OfType<AIFunctionDeclaration>().Sum(tool => ToolCounts.GetValue(tool, declared =>
+                new StrongBox<int>(tokens.Count(declared.Name) + tokens.Count(declared.Description) + tokens.Count(JsonSerializer.Serialize(declared.JsonSchema)) + 10)).Value)
             : 0;
 }
 

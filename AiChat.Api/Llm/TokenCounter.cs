@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.Tokenizers;
 
@@ -5,10 +6,13 @@ namespace AiChat.Api.Llm;
 
 /// <summary>
 /// Counts tokens with OpenAI's o200k_base encoding (Microsoft.ML.Tokenizers, offline data package): exact for the
-/// GPT-4o family, a close estimate for other models.
+/// GPT-4o family, a close estimate for other models. A message whose count is already known (the context reads it from
+/// the store) is remembered with it, so counting a prompt again (metering does, before every call) costs no tokenising.
 /// </summary>
 public sealed class TokenCounter
 {
+    private readonly ConditionalWeakTable<ChatMessage, StrongBox<int>> _known = new();
+
     // Each chat message costs a few tokens of framing beyond its text (role and separators).
     public const int PerMessageOverhead = 4;
 
@@ -16,7 +20,16 @@ public sealed class TokenCounter
 
     public int Count(string? text) => string.IsNullOrEmpty(text) ? 0 : Tokenizer.Value.CountTokens(text);
 
-    public int Count(ChatMessage message) =>
+    /// <summary>Records what <paramref name="message"/> counts (its overhead included), for as long as it lives; it must not change after.</summary>
+    public ChatMessage Remember(ChatMessage message, int count)
+    {
+        _known.AddOrUpdate(message, new StrongBox<int>(count));
+        return message;
+    }
+
+    public int Count(ChatMessage message) => _known.TryGetValue(message, out var known) ? known.Value : CountContents(message);
+
+    private int CountContents(ChatMessage message) =>
         PerMessageOverhead + message.Contents.Sum(content => content switch
         {
             TextContent text => Count(text.Text),
