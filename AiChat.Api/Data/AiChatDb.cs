@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -56,6 +57,11 @@ public sealed class AiChatDb
         return new(StoreProvider.Sqlite, null, connectionString, connectionString) { SqliteFilePath = filePath, _sqlitePragmas = $"PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=10000;" };
     }
 
+    private static readonly object Configured = new();
+
+    // The native connections whose settings are made: a pooled one keeps them, so they are set once, not on every open.
+    private readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = new();
+
     public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
         if (_postgres is not null)
@@ -67,12 +73,18 @@ public sealed class AiChatDb
 
         var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var pragma = connection.CreateCommand();
-        // Per connection: synchronous (Store:SqliteSynchronous, NORMAL by default in WAL mode; see StoreOptions), and a
-        // busy_timeout, so SQLite waits for a writer with fine-grained backoff instead of the client's coarse retry sleeps.
-        // Part of opening the connection, so not counted as a command (the figures then compare with Postgres').
-        pragma.CommandText = _sqlitePragmas;
-        await pragma.ExecuteNonQueryAsync(cancellationToken);
+        if (!_configured.TryGetValue(connection.Handle!, out _))
+        {
+            // Per physical connection (the pool hands the same one out again, settings kept): synchronous
+            // (Store:SqliteSynchronous, NORMAL by default in WAL mode; see StoreOptions), and a busy_timeout, so SQLite
+            // waits for a writer with fine-grained backoff instead of the client's coarse retry sleeps. Part of opening
+            // the connection, so not counted as a command (the figures then compare with Postgres').
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = _sqlitePragmas;
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            _configured.AddOrUpdate(connection.Handle!, Configured);
+        }
+
         Metrics.ConnectionOpened();
         return new CountedConnection(connection, Metrics);
     }
