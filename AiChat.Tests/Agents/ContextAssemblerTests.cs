@@ -82,6 +82,40 @@ public sealed class ContextAssemblerTests
     }
 
     [Fact]
+    public async Task StoredCountsAreReadInsteadOfTokenisingTheHistoryAgain()
+    {
+        // Counts as stored with each message: deliberately ten times the real count, so using them shows.
+        var history = History(40).Select(m => m with { Tokens = Tokens.Count(m.Content) * 10 }).ToList();
+
+        var context = await new ContextAssembler(Tokens).AssembleAsync(Blocks, null, "next", 128_000, 500,
+            (before, limit) => Task.FromResult(Page(history, before, limit)));
+
+        var system = Tokens.Count(context.Messages[0].Text) + TokenCounter.PerMessageOverhead;
+        var current = Tokens.Count(context.Messages[^1]);
+        Assert.Equal(system + current + history.Sum(m => m.Tokens!.Value + TokenCounter.PerMessageOverhead), context.PromptTokens);
+        // The counts are remembered with the messages: counting the prompt again (as metering does) gives the same figure.
+        Assert.Equal(context.PromptTokens, Tokens.Count(context.Messages));
+    }
+
+    [Fact]
+    public async Task WhenTheHistoryDoesNotFitTheMessagesToKeepFillHalfTheRoomForHistory()
+    {
+        var history = History(1_000);
+
+        var context = await new ContextAssembler(Tokens).AssembleAsync(Blocks, null, "next", 3_000, 500,
+            (before, limit) => Task.FromResult(Page(history, before, limit)));
+
+        Assert.True(context.HistoryTruncated);
+        var room = 3_000 - 500 - ContextAssembler.ToolReserve - Tokens.Count(context.Messages[0]) - Tokens.Count(context.Messages[^1]);
+        var kept = history.Where(m => m.Seq >= context.KeepFromSeq).Sum(m => Tokens.Count(m.Content) + TokenCounter.PerMessageOverhead);
+        var next = history.Single(m => m.Seq == context.KeepFromSeq - 1);
+        Assert.InRange(kept, 1, room / 2);
+        // The next older message would not have fitted in the half: the kept run is as long as it can be.
+        Assert.True(kept + Tokens.Count(next.Content) + TokenCounter.PerMessageOverhead > room / 2);
+        Assert.True(context.KeepFromSeq > context.OldestIncludedSeq);
+    }
+
+    [Fact]
     public void TokensAreCountedWithTheRealTokenizer()
     {
         // o200k_base: "Hello, world!" is 4 tokens.
