@@ -59,6 +59,12 @@ public sealed class ChatOptions
     /// <summary>How long a new turn waits for its conversation's previous turn to let go of it.</summary>
     public TimeSpan AgentWait { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often a follower reads the store for a turn another instance runs while signals arrive from the other
+    /// instances (Postgres <c>LISTEN/NOTIFY</c>): only a fallback for a lost signal. Without signals it polls every 250 ms.
+    /// </summary>
+    public TimeSpan SignalledPollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long deltas are gathered into one stored event (fewer writes, same text).</summary>
     public TimeSpan DeltaCoalescing { get; set; } = TimeSpan.FromMilliseconds(30);
 }

@@ -5,12 +5,16 @@ namespace AiChat.Api.Chat;
 /// <summary>
 /// Follows a turn: its events from a position (what is stored after it, then live until the turn ends), or just its end.
 /// A turn run here wakes its followers through <see cref="TurnHub"/> and is never polled, so thousands of quiet streams
-/// cost only their keep-alives; a turn run by another instance is polled in the store.
+/// cost only their keep-alives; a turn run by another instance wakes them through the store's signals (Postgres
+/// <c>LISTEN/NOTIFY</c>), with a slow poll as the fallback (<see cref="ChatOptions.SignalledPollInterval"/>), or is
+/// polled every 250 ms while no signals arrive.
 /// </summary>
 public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
 {
-    /// <summary>How often the store is read for a turn another instance runs.</summary>
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>How often the store is read for a turn another instance runs while no signal can wake the follower.</summary>
+    private static readonly TimeSpan UnsignalledPollInterval = TimeSpan.FromMilliseconds(250);
+
+    private TimeSpan PollInterval => hub.Signals.IsListening ? options.Value.SignalledPollInterval : UnsignalledPollInterval;
 
     public async Task FollowAsync(TurnRecord turn, int afterSeq, Func<StoredEvent, Task> onEvent, Func<Task> onQuiet, CancellationToken cancellationToken)
     {
@@ -49,6 +53,7 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOpti
 
             // Wait for a wake-up (the turn run here) or the next poll (run elsewhere), with keep-alives while it is quiet.
             var polled = time.GetUtcNow();
+            var pollInterval = PollInterval;
             while (!cancellationToken.IsCancellationRequested)
             {
                 var untilKeepAlive = options.Value.KeepAliveInterval - (time.GetUtcNow() - lastSent);
@@ -59,7 +64,7 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOpti
                     continue;
                 }
 
-                var untilPoll = PollInterval - (time.GetUtcNow() - polled);
+                var untilPoll = pollInterval - (time.GetUtcNow() - polled);
                 if (!runsHere && untilPoll <= TimeSpan.Zero)
                 {
                     break;
@@ -89,13 +94,15 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOpti
 
         while (true)
         {
+            var signal = hub.NextAsync(turn.Id);
             var row = await store.FindResultAsync(turn.Id, turn.UserId, cancellationToken);
             if (row is null || row.Turn.IsFinished)
             {
                 return row;
             }
 
-            await Task.Delay(PollInterval, time, cancellationToken);
+            await Task.WhenAny(signal, Task.Delay(PollInterval, time, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 }

@@ -1,16 +1,33 @@
 using System.Collections.Concurrent;
+using AiChat.Api.Data;
 
 namespace AiChat.Api.Chat;
 
 /// <summary>
-/// Wakes the streams that follow a turn when this instance records new events for it, and the JSON answers that wait
-/// for a turn run here to end. The store stays the source of truth: a follower re-reads it after every wake-up, and polls
-/// it anyway, which also covers turns run by other instances.
+/// Wakes the streams that follow a turn when new events are recorded for it — by this instance, or by another one that
+/// shares the Postgres store (its writes signal the turn's id through <see cref="StoreSignals"/>) — and the JSON answers
+/// that wait for a turn run here to end. The store stays the source of truth: a follower re-reads it after every
+/// wake-up, and polls it at a low rate for turns run elsewhere in case a signal is lost.
 /// </summary>
 public sealed class TurnHub
 {
     private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _signals = new();
     private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _ends = new();
+
+    public TurnHub(StoreSignals signals)
+    {
+        Signals = signals;
+        signals.Signalled += payload =>
+        {
+            if (Guid.TryParse(payload, out var turnId))
+            {
+                Notify(turnId);
+            }
+        };
+    }
+
+    /// <summary>Whether writes of other instances wake this one's followers now.</summary>
+    public StoreSignals Signals { get; }
 
     /// <summary>A task that completes at the next <see cref="Notify"/> for the turn; take it before reading the store.</summary>
     public Task NextAsync(Guid turnId) =>

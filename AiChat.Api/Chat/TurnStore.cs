@@ -343,7 +343,8 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
         var (sql, parameters) = InsertEvents(turnId, events, now);
         parameters.Add("seq", events[^1].Seq);
         await connection.ExecuteAsync(new CommandDefinition(
-            sql + "UPDATE turns SET last_event_seq = @seq, heartbeat_at = @now WHERE id = @turnId;", parameters, cancellationToken: cancellationToken));
+            sql + "UPDATE turns SET last_event_seq = @seq, heartbeat_at = @now WHERE id = @turnId;\n" + StoreSignals.SignalSql(db.Provider, "@turnId"),
+            parameters, cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<StoredEvent>> ReadEventsAsync(Guid turnId, int afterSeq, CancellationToken cancellationToken)
@@ -392,7 +393,7 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
             UPDATE messages SET content = @AssistantText, tokens = @textTokens, status = @MessageStatus, prompt_tokens = @PromptTokens,
                 completion_tokens = @CompletionTokens, cost_nanousd = @CostNanos
             WHERE id = @assistantId;
-            """,
+            """ + StoreSignals.SignalSql(db.Provider, "@turnId"),
             parameters, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return true;

@@ -34,6 +34,8 @@ public static class StoreExtensions
 
         builder.Services.AddSingleton<StoreMigrator>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StoreMigrator>());
+        builder.Services.AddSingleton<StoreSignals>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<StoreSignals>());
         builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
         return builder;
     }
