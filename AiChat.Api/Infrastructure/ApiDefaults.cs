@@ -18,6 +18,10 @@ public static class ApiDefaults
         {
             options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             options.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+
+            // A field the endpoint does not know is refused, not ignored: a misspelt field never passes as "left out".
+            options.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+            options.SerializerOptions.Converters.Add(new CheckedStringConverter());
         });
 
         // Failures to bind a request throw, so the exception handler can answer them with a problem document.
@@ -61,6 +65,7 @@ public static class ApiDefaults
         app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseTextRules();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
