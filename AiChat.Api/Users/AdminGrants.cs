@@ -68,7 +68,9 @@ public sealed class AdminGrants(AiChatDb db, UserStore users, TimeProvider time)
     /// <summary>Makes the account an admin; <paramref name="grantedBy"/> is the admin who did, if any.</summary>
     public async Task<GrantOutcome> GrantAsync(Guid userId, Guid? grantedBy, string via, CancellationToken cancellationToken = default)
     {
-        var grant = new AdminGrant(Guid.NewGuid(), userId, grantedBy, via, time.GetUtcNow());
+        var now = time.GetUtcNow();
+        // Both stores keep microseconds: what the grant answers is what it reads back.
+        var grant = new AdminGrant(Guid.NewGuid(), userId, grantedBy, via, now.AddTicks(-(now.Ticks % 10)));
         await using var connection = await db.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var changed = await connection.ExecuteAsync(new CommandDefinition(
