@@ -10,7 +10,7 @@ public static class ApiDefaults
     /// <summary>JSON in snake_case, RFC 9457 problems with a <c>code</c>, a body size limit, forwarded headers, rate limiting, OpenAPI.</summary>
     public static IHostApplicationBuilder AddApiDefaults(this IHostApplicationBuilder builder)
     {
-        var maxBodyBytes = builder.Configuration.GetValue<long?>("Api:MaxRequestBodyBytes") ?? 1024 * 1024;
+        var maxBodyBytes = MaxBodyBytes(builder.Configuration);
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
             kestrel.Limits.MaxRequestBodySize = maxBodyBytes);
 
@@ -65,7 +65,7 @@ public static class ApiDefaults
         app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseTextRules();
+        app.UseRequestChecks(MaxBodyBytes(app.Configuration));
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
@@ -78,4 +78,6 @@ public static class ApiDefaults
 
         return app;
     }
+
+    private static long MaxBodyBytes(IConfiguration configuration) => configuration.GetValue<long?>("Api:MaxRequestBodyBytes") ?? 1024 * 1024;
 }

@@ -6,8 +6,9 @@ namespace AiChat.Api.Infrastructure;
 
 /// <summary>
 /// The one rule for text entering the API, in a JSON body, a query string or a path: no NUL and no other C0 control
-/// character except tab, line feed and carriage return, and no unpaired surrogate. Postgres cannot store NUL and no
-/// client means to send the others, so such text is refused (400 <c>invalid_text</c>) instead of stored.
+/// character except tab, line feed and carriage return. Postgres cannot store NUL and no client means to send the
+/// others, so such text is refused (400 <c>invalid_text</c>) instead of stored. (An unpaired surrogate in a body never
+/// gets this far: the JSON reader refuses it as <c>malformed_json</c>.)
 /// </summary>
 public static class TextRules
 {
@@ -17,25 +18,7 @@ public static class TextRules
 
     public const string Detail = "Text must not contain NUL or other control characters (tab, line feed and carriage return are allowed).";
 
-    public static bool IsAllowed(ReadOnlySpan<char> text) =>
-        text.IndexOfAny(Forbidden) < 0 && HasNoLoneSurrogate(text);
-
-    private static bool HasNoLoneSurrogate(ReadOnlySpan<char> text)
-    {
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(text[i]))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public static bool IsAllowed(ReadOnlySpan<char> text) => text.IndexOfAny(Forbidden) < 0;
 }
 
 /// <summary>A JSON string that breaks <see cref="TextRules"/>; the serializer adds the path of the field.</summary>
