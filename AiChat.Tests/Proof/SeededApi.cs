@@ -33,6 +33,11 @@ public sealed class SeededApi : IAsyncDisposable
 
     public TokenPair Admin { get; private set; } = null!;
 
+    /// <summary>A second user with a valid token and data of their own, who must never reach the owner's.</summary>
+    public TokenPair Intruder { get; private set; } = null!;
+
+    public Guid IntruderConversationId { get; private set; }
+
     public Guid ConversationId { get; private set; }
 
     public Guid TurnId { get; private set; }
@@ -62,7 +67,7 @@ public sealed class SeededApi : IAsyncDisposable
         return seeded;
     }
 
-    /// <summary>Replaces {conversation}, {turn}, {message}, {user_message}, {passage}, {change}, {owner} in a path.</summary>
+    /// <summary>Replaces {conversation}, {turn}, {message}, {user_message}, {passage}, {change}, {owner}, {intruder}, {intruder_conversation} in a path.</summary>
     public string Resolve(string path) => path
         .Replace("{conversation}", ConversationId.ToString())
         .Replace("{turn}", TurnId.ToString())
@@ -70,7 +75,16 @@ public sealed class SeededApi : IAsyncDisposable
         .Replace("{user_message}", UserMessageId.ToString())
         .Replace("{passage}", PassageId)
         .Replace("{change}", ChangeId.ToString())
-        .Replace("{owner}", Owner.UserId.ToString());
+        .Replace("{owner}", Owner.UserId.ToString())
+        .Replace("{intruder_conversation}", IntruderConversationId.ToString())
+        .Replace("{intruder}", Intruder.UserId.ToString());
+
+    /// <summary>What only the owner's data holds: its ids, email and words; none may reach another user.</summary>
+    public IReadOnlyList<string> OwnerMarkers() =>
+    [
+        Owner.UserId.ToString(), ConversationId.ToString(), TurnId.ToString(), UserMessageId.ToString(), AssistantMessageId.ToString(),
+        PassageId, ChangeId.ToString(), Owner.User.GetProperty("email").GetString()!, "cello", "patient helper",
+    ];
 
     /// <summary>Every table's row count and a hash of its rows (order-independent): equal fingerprints, unchanged store.</summary>
     public async Task<IReadOnlyDictionary<string, string>> FingerprintAsync()
@@ -149,6 +163,10 @@ public sealed class SeededApi : IAsyncDisposable
         Assert.Equal(HttpStatusCode.OK, edit.StatusCode);
         var changes = await Client.GetWithTokenAsync("/api/v1/agent/memory/changes", Owner.AccessToken);
         ChangeId = (await changes.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("changes")[0].GetProperty("id").GetGuid();
+
+        Intruder = await Client.RegisterAsync(Accounts.NewEmail("intruder"), name: "Bo");
+        IntruderConversationId = (await Conversations.ListIdsAsync(Client, Intruder.AccessToken)).Single();
+        await Conversations.AnswerAsync(Client, Intruder.AccessToken, IntruderConversationId, "hello there");
     }
 }
 
