@@ -23,8 +23,8 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
     public async Task RegisteringAnEmailListedInAuthAdminsDoesNotMakeAnAdmin(StoreProvider provider)
     {
         var email = Accounts.NewEmail("boss");
-        var (api, _) = await OnAsync(new ApiFactory().WithSetting("Auth:Admins:0", email), provider);
-        await using var _api = api;
+        await using var api = new ApiFactory().WithSetting("Auth:Admins:0", email);
+        await OnAsync(api, provider);
         using var client = api.CreateClient();
 
         var pair = await client.RegisterAsync(email);
@@ -40,8 +40,8 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task TheGrantAdminCommandMakesTheFirstAdminOnceAndOnlyOnce(StoreProvider provider)
     {
-        var (api, store) = await OnAsync(new ApiFactory(), provider);
-        await using var _api = api;
+        await using var api = new ApiFactory();
+        var store = await OnAsync(api, provider);
         using var client = api.CreateClient();
         var first = await client.RegisterAsync(Accounts.NewEmail("first"));
         var second = await client.RegisterAsync(Accounts.NewEmail("second"));
@@ -85,8 +85,8 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task AnAdminGrantsAnotherAndTheGrantIsRecorded(StoreProvider provider)
     {
-        var (api, _) = await OnAsync(new ApiFactory(), provider);
-        await using var _api = api;
+        await using var api = new ApiFactory();
+        await OnAsync(api, provider);
         using var client = api.CreateClient();
         var admin = await client.RegisterAdminAsync(api);
         var user = await client.RegisterAsync();
@@ -119,8 +119,8 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task AUserCannotGrantAdminToAnyoneNorThemselves(StoreProvider provider)
     {
-        var (api, _) = await OnAsync(new ApiFactory(), provider);
-        await using var _api = api;
+        await using var api = new ApiFactory();
+        await OnAsync(api, provider);
         using var client = api.CreateClient();
         await client.RegisterAdminAsync(api);
         var user = await client.RegisterAsync();
@@ -144,8 +144,8 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
         await using var supabase = await FakeSupabaseAuth.StartAsync(confirmEmail: true);
         var email = Accounts.NewEmail("boss");
         var password = Accounts.NewPassword();
-        var (api, _) = await OnAsync(SupabaseApi(supabase).WithSetting("Auth:Admins:0", email), provider);
-        await using var _api = api;
+        await using var api = SupabaseApi(supabase).WithSetting("Auth:Admins:0", email);
+        await OnAsync(api, provider);
         using var client = api.CreateClient();
 
         var signUp = await client.PostAsJsonAsync("/api/v1/auth/register", new { email, password }, Ct);
@@ -203,15 +203,16 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
             .WithSetting("Supabase:AnonKey", supabase.AnonKey);
     }
 
-    /// <summary>The API on the provider, and the settings that point a command of the API at the same store.</summary>
-    private async Task<(ApiFactory Api, Dictionary<string, string> Store)> OnAsync(ApiFactory api, StoreProvider provider)
+    /// <summary>Puts the API on the provider; the settings that point a command of the API at the same store.</summary>
+    private async Task<Dictionary<string, string>> OnAsync(ApiFactory api, StoreProvider provider)
     {
         if (provider == StoreProvider.Postgres)
         {
             var connectionString = await postgres.CreateDatabaseAsync();
-            return (api.WithPostgres(connectionString), new() { [$"ConnectionStrings:{ResourceNames.AiChatDb}"] = connectionString });
+            api.WithPostgres(connectionString);
+            return new() { [$"ConnectionStrings:{ResourceNames.AiChatDb}"] = connectionString };
         }
 
-        return (api, new() { ["Store:DataDirectory"] = api.DataDirectory });
+        return new() { ["Store:DataDirectory"] = api.DataDirectory };
     }
 }

@@ -50,7 +50,7 @@ public sealed class SeededApi : IAsyncDisposable
 
     public Guid ChangeId { get; private set; }
 
-    public static async Task<SeededApi> StartAsync(StoreProvider provider, PostgresServer postgres, Action<ApiFactory>? configure = null)
+    public static async Task<SeededApi> StartAsync(StoreProvider provider, PostgresServer postgres)
     {
         var api = new ApiFactory()
             .WithSetting("Chat:RateLimits:MessagesPerMinute", "10000")
@@ -61,7 +61,6 @@ public sealed class SeededApi : IAsyncDisposable
             api.WithPostgres(await postgres.CreateDatabaseAsync());
         }
 
-        configure?.Invoke(api);
         var seeded = new SeededApi(api, api.CreateClient());
         await seeded.SeedAsync();
         return seeded;
@@ -117,7 +116,7 @@ public sealed class SeededApi : IAsyncDisposable
         var last = await FingerprintAsync();
         while (true)
         {
-            await Task.Delay(100, Ct);
+            await Task.Delay(25, Ct);
             var next = await FingerprintAsync();
             if (next.SequenceEqual(last))
             {
@@ -166,6 +165,9 @@ public sealed class SeededApi : IAsyncDisposable
 
         Intruder = await Client.RegisterAsync(Accounts.NewEmail("intruder"), name: "Bo");
         IntruderConversationId = (await Conversations.ListIdsAsync(Client, Intruder.AccessToken)).Single();
+
+        // Titled by its user, so no background title write follows the turn (untitled conversations get one).
+        Assert.Equal(HttpStatusCode.OK, (await Conversations.PatchAsync(Client, Intruder.AccessToken, IntruderConversationId, new { title = "Bo's" })).StatusCode);
         await Conversations.AnswerAsync(Client, Intruder.AccessToken, IntruderConversationId, "hello there");
     }
 }
