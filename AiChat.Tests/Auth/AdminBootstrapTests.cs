@@ -2,10 +2,12 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AiChat.Api.Data;
+using AiChat.Api.Users;
 using AiChat.Tests.Api;
 using AiChat.Tests.Chat;
 using AiChat.Tests.Fakes;
 using AiChat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AiChat.Tests.Auth;
 
@@ -69,6 +71,35 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
         Assert.Equal(JsonValueKind.Null, grant.GetProperty("granted_by").ValueKind);
         Assert.Equal("bootstrap", grant.GetProperty("via").GetString());
         Assert.Equal(1, await Conversations.CountAsync(api, "SELECT COUNT(*) FROM users WHERE role = 'admin'"));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task BootstrapsRacingEachOtherMakeExactlyOneAdmin(StoreProvider provider)
+    {
+        await using var api = new ApiFactory();
+        await OnAsync(api, provider);
+        using var client = api.CreateClient();
+        var emails = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            emails.Add((await client.RegisterAsync()).User.GetProperty("email").GetString()!);
+        }
+
+        var grants = api.Services.GetRequiredService<AdminGrants>();
+        using var start = new SemaphoreSlim(0);
+        var racers = emails.Select(async email =>
+        {
+            await start.WaitAsync(Ct);
+            return await grants.BootstrapAsync(email, Ct);
+        }).ToList();
+        start.Release(racers.Count);
+        var outcomes = await Task.WhenAll(racers);
+
+        Assert.Single(outcomes, outcome => outcome is GrantOutcome.Granted);
+        Assert.Equal(5, outcomes.Count(outcome => outcome is GrantOutcome.AdminExists));
+        Assert.Equal(1, await Conversations.CountAsync(api, "SELECT COUNT(*) FROM users WHERE role = 'admin'"));
+        Assert.Equal(1, await Conversations.CountAsync(api, "SELECT COUNT(*) FROM admin_grants WHERE via = 'bootstrap'"));
     }
 
     [Fact]
