@@ -20,6 +20,11 @@ builder.AddAgents();
 builder.AddChat();
 
 var app = builder.Build();
+if (AdminCommand.IsCommand(args))
+{
+    return await AdminCommand.RunAsync(app, args);
+}
+
 
 app.UseApiDefaults();
 app.MapDefaultEndpoints();
@@ -36,5 +41,6 @@ app.MapModelsApi();
 app.MapLlmProxy();
 
 app.Run();
+return 0;
 
 public partial class Program;

@@ -15,7 +15,6 @@ public sealed partial class AccountResolver(
     UserStore users,
     SessionStore sessions,
     LocalAccounts accounts,
-    IOptions<AuthOptions> authOptions,
     IOptions<SupabaseOptions> supabaseOptions,
     ILogger<AccountResolver> logger)
 {
@@ -54,7 +53,8 @@ public sealed partial class AccountResolver(
             return;
         }
 
-        var role = authOptions.Value.IsAdmin(user.Email) ? Roles.Admin : user.Role;
+        // The role is the store's (granted and recorded, see AdminGrants), never the token's nor an email's.
+        var role = user.Role;
         var claims = new List<Claim>
         {
             new(AuthClaims.Subject, user.Id.ToString()),

@@ -15,7 +15,7 @@ public sealed class AuthOptions
     /// <summary>The ES256 signing key as PKCS#8 PEM, for several instances sharing one key; else a key file in the data folder.</summary>
     public string? SigningKeyPem { get; set; }
 
-    /// <summary>Emails of the accounts that get the admin role.</summary>
+    /// <summary>With Supabase only: emails that get the admin role once Supabase shows them confirmed. Built-in accounts ignore it (see <c>grant-admin</c>).</summary>
     public string[] Admins { get; set; } = [];
 
     public RateLimitOptions RateLimits { get; set; } = new();

@@ -1,5 +1,4 @@
 using AiChat.Api.Users;
-using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Auth;
 
@@ -13,13 +12,14 @@ public abstract record LocalAccount
 
 /// <summary>
 /// The one way either identity provider (and a first-seen Supabase token) gets a local account: through the account
-/// lifecycle, with the role from <c>Auth:Admins</c>, and its failures turned into the refusals the API answers with.
+/// lifecycle, always with the user role (an email never makes an admin by itself), and its failures turned into the
+/// refusals the API answers with.
 /// </summary>
-public sealed class LocalAccounts(AccountLifecycle lifecycle, UserStore users, IOptions<AuthOptions> options)
+public sealed class LocalAccounts(AccountLifecycle lifecycle, UserStore users)
 {
     public async Task<LocalAccount> CreateAsync(Guid userId, string email, string? name, string? passwordHash, string? externalId, CancellationToken cancellationToken)
     {
-        var account = new NewAccount(userId, email.Trim(), name, options.Value.IsAdmin(email) ? Roles.Admin : Roles.User, passwordHash, externalId);
+        var account = new NewAccount(userId, email.Trim(), name, Roles.User, passwordHash, externalId);
         try
         {
             await lifecycle.ProvisionAsync(account, cancellationToken);

@@ -97,7 +97,7 @@ public sealed class SupabaseAuthClient(HttpClient http)
 
     private sealed record WeakPasswordBody(string[]? Reasons);
 
-    private sealed record UserBody(string? Id, string? Email, Dictionary<string, JsonElement>? UserMetadata);
+    private sealed record UserBody(string? Id, string? Email, DateTimeOffset? EmailConfirmedAt, Dictionary<string, JsonElement>? UserMetadata);
 
     // A session has tokens and a nested user; signup with confirmation on returns the user object itself.
     private sealed record Payload(string? AccessToken, string? RefreshToken, int? ExpiresIn, UserBody? User, string? Id, string? Email)
@@ -106,19 +106,20 @@ public sealed class SupabaseAuthClient(HttpClient http)
 
         public SupabaseUser? ToUser()
         {
-            var user = User ?? (Id is null ? null : new UserBody(Id, Email, null));
+            var user = User ?? (Id is null ? null : new UserBody(Id, Email, null, null));
             if (user?.Id is null || !Guid.TryParse(user.Id, out var id))
             {
                 return null;
             }
 
             var name = user.UserMetadata?.TryGetValue("name", out var value) == true && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-            return new SupabaseUser(id, user.Email ?? "", name);
+            return new SupabaseUser(id, user.Email ?? "", name, user.EmailConfirmedAt is not null);
         }
     }
 }
 
-public sealed record SupabaseUser(Guid Id, string Email, string? Name);
+/// <summary>A Supabase user; <paramref name="EmailConfirmed"/> from the server's <c>email_confirmed_at</c> (user metadata in a token is the user's to edit).</summary>
+public sealed record SupabaseUser(Guid Id, string Email, string? Name, bool EmailConfirmed);
 
 public sealed record SupabaseSession(string AccessToken, string RefreshToken, int ExpiresIn, SupabaseUser User);
 

@@ -1,16 +1,20 @@
 using System.Security.Claims;
 using AiChat.Api.Users;
+using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Auth;
 
 /// <summary>
 /// Credentials and sessions held by Supabase Auth; AiChat keeps the profile and everything else.
 /// The local account is provisioned on registration with a session, else on the first login or authenticated request.
+/// An email named in <c>Auth:Admins</c> becomes an admin (recorded) at a session whose user Supabase shows confirmed.
 /// </summary>
 public sealed class SupabaseIdentityProvider(
     SupabaseAuthClient supabase,
     UserStore users,
-    LocalAccounts accounts) : IIdentityProvider
+    LocalAccounts accounts,
+    AdminGrants grants,
+    IOptions<AuthOptions> options) : IIdentityProvider
 {
     public string Name => "supabase";
 
@@ -57,15 +61,29 @@ public sealed class SupabaseIdentityProvider(
     public async Task LogoutAsync(ClaimsPrincipal user, string accessToken, CancellationToken cancellationToken) =>
         await supabase.LogoutAsync(accessToken, cancellationToken);
 
-    private async Task<AuthOutcome> WithLocalAccountAsync(SupabaseSession session, string? name, CancellationToken cancellationToken) =>
-        await users.FindAsync(session.User.Id, cancellationToken) is { } user
-            ? SessionOf(session, user)
-            : await accounts.CreateAsync(session.User.Id, session.User.Email, name, passwordHash: null, externalId: session.User.Id.ToString(), cancellationToken) switch
+    private async Task<AuthOutcome> WithLocalAccountAsync(SupabaseSession session, string? name, CancellationToken cancellationToken)
+    {
+        var user = await users.FindAsync(session.User.Id, cancellationToken);
+        if (user is null)
+        {
+            switch (await accounts.CreateAsync(session.User.Id, session.User.Email, name, passwordHash: null, externalId: session.User.Id.ToString(), cancellationToken))
             {
-                LocalAccount.Created created => SessionOf(session, created.User),
-                LocalAccount.Refused refused => refused.Outcome,
-                var other => throw new InvalidOperationException($"Unexpected local account {other}"),
-            };
+                case LocalAccount.Created created:
+                    user = created.User;
+                    break;
+                case LocalAccount.Refused refused:
+                    return refused.Outcome;
+            }
+        }
+
+        if (user!.Role != Roles.Admin && session.User.EmailConfirmed && options.Value.IsAdmin(session.User.Email)
+            && await grants.GrantAsync(user.Id, null, GrantedVia.Config, cancellationToken) is GrantOutcome.Granted)
+        {
+            user = await users.FindAsync(user.Id, cancellationToken) ?? user;
+        }
+
+        return SessionOf(session, user);
+    }
 
     private static AuthOutcome.Session SessionOf(SupabaseSession session, UserAccount user) =>
         new(session.AccessToken, session.RefreshToken, session.ExpiresIn, user);

@@ -40,14 +40,15 @@ public static class BudgetApi
             return Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "The account has no budget.");
         }
 
-        long? limit = request.PersonalLimitUsd is { } usd ? PriceTable.ToNanos(usd) : null;
-        if (limit > state.MaxBudget)
+        // Compared in USD first: a limit of 1e20 USD has no nano-USD value to compare.
+        if (request.PersonalLimitUsd > PriceTable.ToUsd(state.MaxBudget))
         {
             return Problems.Of(StatusCodes.Status403Forbidden, BillingProblems.LimitAboveGrant,
                 $"A personal limit can be at most the granted budget ({PriceTable.ToUsd(state.MaxBudget)} USD); raising the grant is an admin action.",
                 new Dictionary<string, object?> { ["max_budget_usd"] = PriceTable.ToUsd(state.MaxBudget) });
         }
 
+        long? limit = request.PersonalLimitUsd is { } usd ? PriceTable.ToNanos(usd) : null;
         await ledger.SetPersonalLimitAsync(userId, limit, cancellationToken);
         var updated = (await ledger.GetStateAsync(userId, cancellationToken))!;
         foreach (var sync in syncs)

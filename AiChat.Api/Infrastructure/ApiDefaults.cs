@@ -10,7 +10,7 @@ public static class ApiDefaults
     /// <summary>JSON in snake_case, RFC 9457 problems with a <c>code</c>, a body size limit, forwarded headers, rate limiting, OpenAPI.</summary>
     public static IHostApplicationBuilder AddApiDefaults(this IHostApplicationBuilder builder)
     {
-        var maxBodyBytes = builder.Configuration.GetValue<long?>("Api:MaxRequestBodyBytes") ?? 1024 * 1024;
+        var maxBodyBytes = MaxBodyBytes(builder.Configuration);
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
             kestrel.Limits.MaxRequestBodySize = maxBodyBytes);
 
@@ -18,6 +18,10 @@ public static class ApiDefaults
         {
             options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             options.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+
+            // A field the endpoint does not know is refused, not ignored: a misspelt field never passes as "left out".
+            options.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+            options.SerializerOptions.Converters.Add(new CheckedStringConverter());
         });
 
         // Failures to bind a request throw, so the exception handler can answer them with a problem document.
@@ -61,6 +65,7 @@ public static class ApiDefaults
         app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseRequestChecks(MaxBodyBytes(app.Configuration));
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
@@ -73,4 +78,6 @@ public static class ApiDefaults
 
         return app;
     }
+
+    private static long MaxBodyBytes(IConfiguration configuration) => configuration.GetValue<long?>("Api:MaxRequestBodyBytes") ?? 1024 * 1024;
 }

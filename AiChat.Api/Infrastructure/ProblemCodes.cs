@@ -5,6 +5,9 @@ public static class ProblemCodes
 {
     public const string BadRequest = "bad_request";
     public const string MalformedJson = "malformed_json";
+    public const string InvalidText = "invalid_text";
+    public const string UnknownField = "unknown_field";
+    public const string HeaderTooLarge = "header_too_large";
     public const string ValidationFailed = "validation_failed";
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
@@ -28,6 +31,7 @@ public static class ProblemCodes
         StatusCodes.Status415UnsupportedMediaType => UnsupportedMediaType,
         StatusCodes.Status422UnprocessableEntity => ValidationFailed,
         StatusCodes.Status429TooManyRequests => TooManyRequests,
+        StatusCodes.Status431RequestHeaderFieldsTooLarge => HeaderTooLarge,
         StatusCodes.Status503ServiceUnavailable => ServiceUnavailable,
         >= 500 => InternalError,
         _ => BadRequest,

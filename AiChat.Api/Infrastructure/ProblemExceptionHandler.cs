@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.AspNetCore.Mvc;
 
 namespace AiChat.Api.Infrastructure;
 
@@ -14,6 +15,12 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
+        if (exception is BadHttpRequestException { InnerException: JsonException json } && BodyFieldProblem(json) is { } fieldProblem)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = fieldProblem });
+        }
+
         var (status, code, detail) = exception switch
         {
             BadHttpRequestException { InnerException: JsonException } =>
@@ -48,6 +55,34 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
             },
         });
     }
+
+    /// <summary>A body refused for one field (a text rule broken, a field the endpoint does not know), naming the field.</summary>
+    private static ProblemDetails? BodyFieldProblem(JsonException json)
+    {
+        var (code, field, detail) = json switch
+        {
+            InvalidTextException => (ProblemCodes.InvalidText, FieldOf(json.Path), TextRules.Detail),
+            // The serializer's own wording is the only sign of an unmapped member: "The JSON property 'x' could not be mapped…".
+            { Message: var message } when message.Contains("could not be mapped", StringComparison.Ordinal) && message.Split('\'') is [_, var name, ..] =>
+                (ProblemCodes.UnknownField, name, "The request has a field this endpoint does not take."),
+            _ => default,
+        };
+        if (code is null)
+        {
+            return null;
+        }
+
+        return new ProblemDetails
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = ReasonPhrases.GetReasonPhrase(StatusCodes.Status400BadRequest),
+            Detail = detail,
+            Extensions = { ["code"] = code, ["errors"] = new Dictionary<string, string[]> { [field] = [detail] } },
+        };
+    }
+
+    // "$.blocks[0].value" → "blocks[0].value"
+    private static string FieldOf(string? path) => path is null or "$" ? "body" : path.TrimStart('$', '.');
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception on {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

@@ -11,6 +11,8 @@ public static class AdminApi
         var group = app.MapGroup("/api/v1/admin").WithTags("Admin").RequireAuthorization(ApiUser.AdminPolicy);
 
         group.MapGet("/users", ListUsersAsync);
+        group.MapPost("/users/{id:guid}/admin", GrantAdminAsync);
+        group.MapGet("/grants", ListGrantsAsync);
 
         return app;
     }
@@ -41,6 +43,20 @@ public static class AdminApi
         return TypedResults.Ok(new UserPage(items, next));
     }
 
+    /// <summary>Makes an account an admin, recorded with the admin who did it.</summary>
+    public static async Task<Results<Created<AdminGrantDto>, ProblemHttpResult>> GrantAdminAsync(
+        Guid id, AdminGrants grants, HttpContext context, CancellationToken cancellationToken) =>
+        await grants.GrantAsync(id, context.User.UserId(), GrantedVia.Admin, cancellationToken) switch
+        {
+            GrantOutcome.Granted granted => TypedResults.Created("/api/v1/admin/grants", AdminGrantDto.From(granted.Grant)),
+            GrantOutcome.AlreadyAdmin => Problems.Of(StatusCodes.Status409Conflict, UserProblemCodes.AlreadyAdmin, "The account is an admin already."),
+            _ => Problems.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "There is no such account."),
+        };
+
+    /// <summary>Every admin grant: who was made an admin, by whom, how and when.</summary>
+    public static async Task<Ok<GrantList>> ListGrantsAsync(AdminGrants grants, CancellationToken cancellationToken) =>
+        TypedResults.Ok(new GrantList((await grants.ListAsync(cancellationToken)).Select(AdminGrantDto.From).ToList()));
+
     private static string EncodeCursor(DateTimeOffset createdAt, Guid id) => Cursor.Encode($"{createdAt.UtcTicks}|{id:N}");
 
     private static (DateTimeOffset, Guid)? DecodeCursor(string cursor)
@@ -64,3 +80,15 @@ public sealed record UserDto(Guid Id, string Email, string? Name, string Role, D
 }
 
 public sealed record UserPage(IReadOnlyList<UserDto> Users, string? NextCursor);
+
+public sealed record AdminGrantDto(Guid Id, Guid UserId, Guid? GrantedBy, string Via, DateTimeOffset CreatedAt)
+{
+    public static AdminGrantDto From(AdminGrant grant) => new(grant.Id, grant.UserId, grant.GrantedBy, grant.Via, grant.CreatedAt);
+}
+
+public sealed record GrantList(IReadOnlyList<AdminGrantDto> Grants);
+
+public static class UserProblemCodes
+{
+    public const string AlreadyAdmin = "already_admin";
+}

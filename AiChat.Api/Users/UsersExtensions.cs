@@ -14,6 +14,7 @@ public static class UsersExtensions
     {
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<UserStore>();
+        builder.Services.AddSingleton<AdminGrants>();
         builder.Services.AddSingleton<AccountLifecycle>();
         builder.Services.AddSingleton<IAccountComponent, ProfileAccount>();
         builder.Services.AddSingleton<IAccountComponent, BillingAccount>();

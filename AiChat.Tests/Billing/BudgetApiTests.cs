@@ -51,10 +51,9 @@ public sealed class BudgetApiTests : IAsyncLifetime
     [Fact]
     public async Task OnlyAnAdminGrantsBudgets()
     {
-        var adminEmail = Accounts.NewEmail("admin");
-        await using var api = new ApiFactory().WithSetting("Auth:Admins:0", adminEmail);
+        await using var api = new ApiFactory();
         using var client = api.CreateClient();
-        var admin = await client.RegisterAsync(adminEmail);
+        var admin = await client.RegisterAdminAsync(api);
         var user = await client.RegisterAsync();
         await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/user/budget", user.AccessToken, new { personal_limit_usd = 8m });
 

@@ -21,16 +21,14 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _liteLlm = await FakeLiteLlm.StartAsync(LogSink.Secret("sk-master-" + Guid.NewGuid().ToString("N")));
-        var adminEmail = Accounts.NewEmail("admin");
         _api = new ApiFactory()
             .WithSetting("LiteLlm:BaseUrl", _liteLlm.Url.ToString())
             .WithSetting("LiteLlm:MasterKey", _liteLlm.MasterKey)
             .WithSetting("Llm:Endpoint", new Uri(_liteLlm.Url, "/v1").ToString())
             .WithSetting("Llm:Model", "gpt-4o-mini")
-            .WithSetting("Llm:MaxOutputTokens", "200")
-            .WithSetting("Auth:Admins:0", adminEmail);
+            .WithSetting("Llm:MaxOutputTokens", "200");
         _client = _api.CreateClient();
-        AdminToken = (await _client.RegisterAsync(adminEmail)).AccessToken;
+        AdminToken = (await _client.RegisterAdminAsync(_api)).AccessToken;
     }
 
     public async ValueTask DisposeAsync()

@@ -86,6 +86,38 @@ public sealed class ApiProcess : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>Runs a command of the API (e.g. <c>grant-admin</c>) to its end: its exit code and what it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunCommandAsync(IReadOnlyDictionary<string, string> settings, params string[] arguments)
+    {
+        var dll = ApiAssemblyPath();
+        var start = new ProcessStartInfo("dotnet", [dll, .. arguments])
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key.Replace(":", "__")] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(90));
+        await process.WaitForExitAsync(timeout.Token);
+        var printed = await output + await error;
+        foreach (var line in printed.Split('\n'))
+        {
+            LogSink.Write("api-command: " + line);
+        }
+
+        return (process.ExitCode, printed);
+    }
+
     private static string ApiAssemblyPath()
     {
         // The API's own build output (with its appsettings), in the configuration this test assembly was built in.

@@ -3,6 +3,7 @@ extern alias gateway;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace AiChat.Tests.Infrastructure;
 
@@ -30,6 +31,7 @@ public sealed class GatewayFactory(Uri apiAddress) : WebApplicationFactory<gatew
     {
         builder.UseEnvironment("Testing");
         builder.UseSetting($"Services:{ResourceNames.Api}:http:0", apiAddress.ToString());
+        builder.ConfigureLogging(logging => logging.AddProvider(new LogSink.Provider()).SetMinimumLevel(LogLevel.Trace));
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

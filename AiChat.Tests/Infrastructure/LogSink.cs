@@ -31,26 +31,35 @@ public static class LogSink
 
     private static string Mask(string secret) => secret[..4] + "…";
 
-    public sealed class Provider : ILoggerProvider
+    /// <summary>Captures every entry with its properties and every scope around it (the factory hands over its scopes).</summary>
+    public sealed class Provider : ILoggerProvider, ISupportExternalScope
     {
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName);
+        private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, () => _scopes);
+
+        public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
 
         public void Dispose()
         {
         }
     }
 
-    private sealed class Logger(string category) : ILogger
+    private sealed class Logger(string category, Func<IExternalScopeProvider> scopes) : ILogger
     {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => scopes().Push(state);
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            var properties = state is IEnumerable<KeyValuePair<string, object?>> pairs ? string.Join(" ", pairs.Select(p => $"{p.Key}={p.Value}")) : "";
-            Write($"{logLevel} {category}: {formatter(state, exception)} {properties} {exception}");
+            var properties = state is IEnumerable<KeyValuePair<string, object?>> pairs ? Pairs(pairs) : "";
+            var scopeText = new System.Text.StringBuilder();
+            scopes().ForEachScope((scope, text) => text.Append(" => ").Append(scope is IEnumerable<KeyValuePair<string, object?>> values ? Pairs(values) : scope), scopeText);
+            Write($"{logLevel} {category}: {formatter(state, exception)} {properties}{scopeText} {exception}");
         }
+
+        private static string Pairs(IEnumerable<KeyValuePair<string, object?>> pairs) => string.Join(" ", pairs.Select(p => $"{p.Key}={p.Value}"));
     }
 }
 
