@@ -66,7 +66,7 @@ public sealed record BenchmarkOptions
     {
         Smoke = true,
         Users = 4,
-        SingleUserTurns = 10,
+        SingleUserTurns = 100, // enough for the stub's CPU to pass a 10 ms kernel tick
         TurnsPerUser = 5,
         WarmupTurns = 2,
         SystemWarmupTurns = 2,
