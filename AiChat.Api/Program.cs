@@ -27,6 +27,7 @@ app.MapJsonWebKeys();
 app.MapAuthApi();
 app.MapUserApi();
 app.MapAdminApi();
+app.MapApiKeyApi();
 app.MapAgentApi();
 app.MapChatApi();
 app.MapConversationApi();
