@@ -27,6 +27,8 @@ public static class OpenAiApi
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
+        // JSON for API clients, never HTML: apostrophes and quotes stay as they are.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 

@@ -53,7 +53,9 @@ public sealed class OpenAiProblemWriter : IProblemDetailsWriter
         var problem = context.ProblemDetails;
         var status = problem.Status ?? context.HttpContext.Response.StatusCode;
         var code = problem.Extensions.TryGetValue("code", out var value) && value is string text ? text : Infrastructure.ProblemCodes.ForStatus(status);
-        var message = problem.Detail ?? problem.Title ?? Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
+        var message = status == StatusCodes.Status401Unauthorized && problem.Detail is null
+            ? "Send a personal API key (Authorization: Bearer aik_...): it is unknown, revoked or expired, or none was sent."
+            : problem.Detail ?? problem.Title ?? Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
         return new ValueTask(context.HttpContext.Response.WriteAsJsonAsync(OpenAiErrors.Envelope(status, code, message), OpenAiApi.Json, context.HttpContext.RequestAborted));
     }
 }
