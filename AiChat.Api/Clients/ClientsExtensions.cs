@@ -20,7 +20,11 @@ public static class ClientsExtensions
         builder.Services.Insert(0, ServiceDescriptor.Singleton<IProblemDetailsWriter, OpenAiProblemWriter>());
         builder.Services.AddMcpServer(options => options.ServerInfo = new() { Name = "aichat", Version = "1.0.0" })
             .WithHttpTransport(options => options.Stateless = true)
-            .WithTools<McpTools>();
+            .WithTools<McpTools>(new System.Text.Json.JsonSerializerOptions(ModelContextProtocol.McpJsonUtilities.DefaultOptions)
+            {
+                // The tools' answers read like the rest of the API: snake_case.
+                PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+            });
 
         var perMinute = builder.Configuration.GetValue<int?>("Clients:McpRequestsPerMinute") ?? 120;
         builder.Services.AddRateLimiter(options => options.AddPolicy(McpPolicy, context =>

@@ -67,8 +67,8 @@ public sealed class McpTools(AgentService agents, AgentMemory memory, MessageSto
     public async Task<IReadOnlyList<Passage>> SearchArchivalAsync(
         RequestContext<ModelContextProtocol.Protocol.CallToolRequestParams> context,
         [Description("Keywords")] string query,
-        [Description("At most this many passages (1-50, default 10)")] int? limit,
-        CancellationToken cancellationToken)
+        [Description("At most this many passages (1-50, default 10)")] int? limit = null,
+        CancellationToken cancellationToken = default)
     {
         var size = CheckSearch(query, limit);
         var agent = await agents.GetAsync(UserOf(context).UserId(), cancellationToken);
@@ -80,8 +80,8 @@ public sealed class McpTools(AgentService agents, AgentMemory memory, MessageSto
     public async Task<IReadOnlyList<ConversationHit>> SearchConversationsAsync(
         RequestContext<ModelContextProtocol.Protocol.CallToolRequestParams> context,
         [Description("Keywords")] string query,
-        [Description("At most this many hits (1-50, default 10)")] int? limit,
-        CancellationToken cancellationToken)
+        [Description("At most this many hits (1-50, default 10)")] int? limit = null,
+        CancellationToken cancellationToken = default)
     {
         var size = CheckSearch(query, limit);
         var hits = await messages.SearchAsync(UserOf(context).UserId(), query, size, cancellationToken);
