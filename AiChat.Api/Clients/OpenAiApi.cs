@@ -81,9 +81,12 @@ public static class OpenAiApi
                 return OpenAiErrors.Of(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such conversation.", "metadata.conversation_id");
             }
         }
-        else if (transcript.Count > 0 && await services.Threads.FindAsync(userId, priorHash, cancellationToken) is { } threadId)
+        else if (transcript.Count > 0 && await services.Threads.FindAsync(userId, priorHash, cancellationToken) is { } seen
+            // Where the conversation stands now, or an earlier point of it for a request sent before (a retry); an
+            // earlier point with a new message is a branch of the history, which starts a conversation of its own.
+            && (seen.Latest || await services.TurnStore.FindByIdempotencyKeyAsync(userId, KeyFor(seen.ConversationId, priorHash, content), cancellationToken) is not null))
         {
-            conversation = await services.Conversations.FindAsync(userId, threadId, cancellationToken);
+            conversation = await services.Conversations.FindAsync(userId, seen.ConversationId, cancellationToken);
         }
 
         conversation ??= await NewConversationAsync(userId, model, services, cancellationToken);
@@ -94,8 +97,7 @@ public static class OpenAiApi
 
         // The same request sent again (a retry) attaches to its turn: no second message. A client that sends only its
         // newest message (no history) names the conversation, and its place in it tells repeats apart.
-        var position = transcript.Count > 0 ? priorHash : $"count:{conversation.MessageCount}";
-        var key = "v1:" + Hash($"{conversation.Id}\n{position}\n{content}");
+        var key = KeyFor(conversation.Id, transcript.Count > 0 ? priorHash : $"count:{conversation.MessageCount}", content);
         var start = await services.Turns.StartAsync(userId, conversation.Id, content, key, cancellationToken);
         context.Response.Headers[ConversationHeader] = conversation.Id.ToString();
         var turn = start switch
@@ -109,7 +111,8 @@ public static class OpenAiApi
             return Refusal(start, context);
         }
 
-        var exchange = new Exchange(userId, conversation.Id, transcript, content, turn, model.Id, context.RequestAborted);
+        // A client that names its conversation needs no thread: only the others' transcripts are remembered.
+        var exchange = new Exchange(userId, conversation.Id, transcript, content, turn, model.Id, named is null, context.RequestAborted);
         return request.Stream == true
             ? new CompletionStreamResult(exchange, request.StreamOptions?.IncludeUsage == true, services)
             : await AnswerAsync(exchange, services);
@@ -131,9 +134,13 @@ public static class OpenAiApi
         return Failure(result?.Turn.Failure);
     }
 
+    /// <summary>The Idempotency-Key of a request: its conversation, its place there (the transcript before it), its message.</summary>
+    private static string KeyFor(Guid conversationId, string position, string content) => "v1:" + Hash($"{conversationId}\n{position}\n{content}");
+
     /// <summary>After an answer: the transcript the client will resend next time names this conversation.</summary>
-    internal static Task RememberAsync(Exchange exchange, string answer, OpenAiServices services) =>
-        services.Threads.SetAsync(exchange.UserId, exchange.ConversationId,
+    internal static Task RememberAsync(Exchange exchange, string answer, OpenAiServices services) => !exchange.Stateless
+        ? Task.CompletedTask
+        : services.Threads.AddAsync(exchange.UserId, exchange.ConversationId,
             HashOf([.. exchange.Transcript, new("user", exchange.Content), new("assistant", answer)]), CancellationToken.None);
 
     internal static IResult Failure(TurnFailure? failure)
@@ -305,7 +312,7 @@ public sealed record OpenAiServices(
 public sealed record TranscriptLine(string Role, string Text);
 
 /// <summary>A request made a turn: whose, in which conversation, after which transcript, with what.</summary>
-public sealed record Exchange(Guid UserId, Guid ConversationId, IReadOnlyList<TranscriptLine> Transcript, string Content, TurnRecord Turn, string Model, CancellationToken Aborted);
+public sealed record Exchange(Guid UserId, Guid ConversationId, IReadOnlyList<TranscriptLine> Transcript, string Content, TurnRecord Turn, string Model, bool Stateless, CancellationToken Aborted);
 
 public sealed record ChatCompletionRequest(
     string? Model,

@@ -13,11 +13,13 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX ix_api_keys_user ON api_keys (user_id, created_at, id);
 
--- Which conversation an OpenAI-compatible client is in when it names none: the hash of the transcript it will resend.
+-- Which conversation an OpenAI-compatible client is in when it names none: the hashes of the transcripts it may resend
+-- (one per answer; the newest is where the conversation stands, older ones recognise a retried request).
 CREATE TABLE client_threads (
-    conversation_id  uuid PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
+    conversation_id  uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     user_id          uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     history_hash     text NOT NULL,
-    updated_at       timestamptz NOT NULL
+    updated_at       timestamptz NOT NULL,
+    PRIMARY KEY (conversation_id, history_hash)
 );
 CREATE INDEX ix_client_threads_hash ON client_threads (user_id, history_hash);

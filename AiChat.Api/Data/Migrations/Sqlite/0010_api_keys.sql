@@ -13,11 +13,13 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX ix_api_keys_user ON api_keys (user_id, created_at, id);
 
--- Which conversation an OpenAI-compatible client is in when it names none: the hash of the transcript it will resend.
+-- Which conversation an OpenAI-compatible client is in when it names none: the hashes of the transcripts it may resend
+-- (one per answer; the newest is where the conversation stands, older ones recognise a retried request).
 CREATE TABLE client_threads (
-    conversation_id  TEXT PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
+    conversation_id  TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     user_id          TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     history_hash     TEXT NOT NULL,
-    updated_at       TEXT NOT NULL
+    updated_at       TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, history_hash)
 );
 CREATE INDEX ix_client_threads_hash ON client_threads (user_id, history_hash);
