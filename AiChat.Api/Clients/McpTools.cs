@@ -16,7 +16,8 @@ namespace AiChat.Api.Clients;
 /// says why (the SDK sends an <see cref="McpException"/>'s message to the client).
 /// </summary>
 [McpServerToolType]
-public sealed class McpTools(AgentService agents, AgentMemory memory, MessageStore messages, ConversationStore conversations, TurnService turns, TurnFollower follower)
+public sealed class McpTools(
+    AgentService agents, AgentMemory memory, MessageStore messages, ConversationStore conversations, TurnService turns, TurnFollower follower, MessageAllowance allowance)
 {
     public const int MaxTextChars = 20_000;
 
@@ -114,6 +115,12 @@ public sealed class McpTools(AgentService agents, AgentMemory memory, MessageSto
         }
 
         var userId = UserOf(context).UserId();
+        // The same allowance as the user's messages everywhere else.
+        if (!allowance.TryTake(userId, out var retryAfter))
+        {
+            throw new McpException($"At most {allowance.PerMinute} messages a minute; this one was not sent. Try again in {(int)Math.Ceiling(retryAfter.TotalSeconds)} s.");
+        }
+
         var target = await FindOrStartAsync(userId, conversation.Trim(), cancellationToken);
         var start = await turns.StartAsync(userId, target.Id, message, null, cancellationToken);
         if (start is not TurnStart.Started { Turn: var turn })

@@ -99,6 +99,42 @@ public sealed class McpServerTests(PostgresServer postgres)
         await Assert.ThrowsAnyAsync<Exception>(async () => await ConnectAsync(system, null));
     }
 
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task MessagesThroughMcpAndTheOpenAiEndpointShareTheUsersAllowance(StoreProvider provider)
+    {
+        var api = new ApiFactory().WithSetting("Chat:RateLimits:MessagesPerMinute", "2");
+        await using var system = RunningSystem.Start(provider == StoreProvider.Postgres ? api.WithPostgres(await postgres.CreateDatabaseAsync()) : api);
+        using var http = system.GatewayClient();
+        var pair = await http.RegisterAsync();
+        var key = await ApiKeys.CreateAsync(http, pair.AccessToken);
+        await using var client = await ConnectAsync(system, key.Key);
+
+        await CallAsync(client, "send_message", new() { ["conversation"] = "one", ["message"] = "hello" });
+        var completion = await http.SendAsync(Completion(key.Key), Ct);
+        Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
+
+        var refused = await client.CallToolAsync("send_message", new Dictionary<string, object?> { ["conversation"] = "one", ["message"] = "again" }, cancellationToken: Ct);
+        Assert.True(refused.IsError);
+        Assert.StartsWith("At most 2 messages a minute", Text(refused));
+        var limited = await http.SendAsync(Completion(key.Key), Ct);
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        var error = JsonDocument.Parse(await limited.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("error");
+        Assert.Equal("rate_limited", error.GetProperty("code").GetString());
+        Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
+        Assert.Equal(2, await AiChat.Tests.Chat.Conversations.CountAsync(system.Api, "SELECT COUNT(*) FROM turns WHERE user_id = @userId", new { userId = pair.UserId }));
+    }
+
+    private static HttpRequestMessage Completion(string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { model = "aichat-offline", messages = new[] { new { role = "user", content = "hi" } } }),
+        };
+        request.Headers.Authorization = new("Bearer", key);
+        return request;
+    }
+
     private static async Task<McpClient> ConnectAsync(RunningSystem system, string? key)
     {
         var options = new HttpClientTransportOptions
