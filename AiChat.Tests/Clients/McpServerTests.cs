@@ -116,7 +116,7 @@ public sealed class McpServerTests(PostgresServer postgres)
 
         var refused = await client.CallToolAsync("send_message", new Dictionary<string, object?> { ["conversation"] = "one", ["message"] = "again" }, cancellationToken: Ct);
         Assert.True(refused.IsError);
-        Assert.StartsWith("At most 2 messages a minute", Text(refused));
+        Assert.Contains("At most 2 messages a minute; this one was not sent.", Text(refused));
         var limited = await http.SendAsync(Completion(key.Key), Ct);
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
         var error = JsonDocument.Parse(await limited.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("error");
