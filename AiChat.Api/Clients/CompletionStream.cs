@@ -21,45 +21,18 @@ public sealed class CompletionStreamResult(Exchange exchange, bool includeUsage,
         {
             await services.Follower.FollowAsync(exchange.Turn, 0, async stored =>
             {
+                using var data = JsonDocument.Parse(stored.Data);
                 switch (stored.Event)
                 {
                     case TurnEvents.MessageDelta:
-                        var text = JsonDocument.Parse(stored.Data).RootElement.GetProperty("text").GetString() ?? "";
-                        await ChunkAsync(context, new { content = text }, null);
+                        await ChunkAsync(context, new { content = data.RootElement.GetProperty("text").GetString() ?? "" }, null);
                         break;
                     case TurnEvents.Completed:
-                        var data = JsonDocument.Parse(stored.Data).RootElement;
-                        var message = data.GetProperty("assistant_message");
                         answered = true;
-                        await OpenAiApi.RememberAsync(exchange, message.GetProperty("content").GetString() ?? "", services);
-                        await ChunkAsync(context, new { }, "stop");
-                        if (includeUsage)
-                        {
-                            await WriteAsync(context, new
-                            {
-                                id = OpenAiApi.CompletionId(exchange.Turn),
-                                @object = "chat.completion.chunk",
-                                created = OpenAiApi.Created(exchange.Turn),
-                                model = exchange.Model,
-                                choices = Array.Empty<object>(),
-                                usage = UsageOf(message),
-                            });
-                        }
-
-                        await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+                        await CompleteAsync(context, data.RootElement.GetProperty("assistant_message"));
                         break;
                     case TurnEvents.Failed:
-                        var problem = JsonDocument.Parse(stored.Data).RootElement;
-                        var status = problem.GetProperty("status").GetInt32();
-                        var code = problem.GetProperty("code").GetString() ?? "";
-                        var detail = problem.GetProperty("detail").GetString() ?? "";
-                        if (!_started)
-                        {
-                            await OpenAiErrors.Of(status, code, detail).ExecuteAsync(context);
-                            return;
-                        }
-
-                        await WriteAsync(context, OpenAiErrors.Envelope(status, code, detail));
+                        await FailAsync(context, data.RootElement);
                         break;
                 }
             }, async () =>
@@ -81,6 +54,41 @@ public sealed class CompletionStreamResult(Exchange exchange, bool includeUsage,
                 }
             }
         }
+    }
+
+    private async Task CompleteAsync(HttpContext context, JsonElement message)
+    {
+        await OpenAiApi.RememberAsync(exchange, message.GetProperty("content").GetString() ?? "", services);
+        await ChunkAsync(context, new { }, "stop");
+        if (includeUsage)
+        {
+            await WriteAsync(context, new
+            {
+                id = OpenAiApi.CompletionId(exchange.Turn),
+                @object = "chat.completion.chunk",
+                created = OpenAiApi.Created(exchange.Turn),
+                model = exchange.Model,
+                choices = Array.Empty<object>(),
+                usage = UsageOf(message),
+            });
+        }
+
+        await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+    }
+
+    /// <summary>A failure before anything was sent is the HTTP error; after, an error chunk ends the stream.</summary>
+    private async Task FailAsync(HttpContext context, JsonElement problem)
+    {
+        var status = problem.GetProperty("status").GetInt32();
+        var code = problem.GetProperty("code").GetString() ?? "";
+        var detail = problem.GetProperty("detail").GetString() ?? "";
+        if (!_started)
+        {
+            await OpenAiErrors.Of(status, code, detail).ExecuteAsync(context);
+            return;
+        }
+
+        await WriteAsync(context, OpenAiErrors.Envelope(status, code, detail));
     }
 
     private static CompletionUsage? UsageOf(JsonElement message) =>

@@ -17,7 +17,7 @@ namespace AiChat.Api.Clients;
 /// </summary>
 [McpServerToolType]
 public sealed class McpTools(
-    AgentService agents, AgentMemory memory, MessageStore messages, ConversationStore conversations, TurnService turns, TurnFollower follower, MessageAllowance allowance)
+    AgentService agents, AgentMemory memory, MessageStore messages, ConversationStore conversations, TurnService turns, TurnFollower follower, MessageAllowance allowance, TimeProvider time)
 {
     public const int MaxTextChars = 20_000;
 
@@ -158,7 +158,7 @@ public sealed class McpTools(
         }
 
         var externalId = await agents.CreateConversationAsync(userId, null, cancellationToken);
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         var created = new ConversationRecord
         {
             Id = Guid.CreateVersion7(),

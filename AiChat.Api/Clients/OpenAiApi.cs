@@ -121,7 +121,22 @@ public static class OpenAiApi
     /// <summary>The whole answer once the turn has ended, as a chat.completion (or the turn's failure as an OpenAI error).</summary>
     private static async Task<IResult> AnswerAsync(Exchange exchange, OpenAiServices services)
     {
-        var result = await services.Follower.WaitForEndAsync(exchange.Turn, exchange.Aborted);
+        TurnResultRow? result;
+        try
+        {
+            result = await services.Follower.WaitForEndAsync(exchange.Turn, exchange.Aborted);
+        }
+        catch (OperationCanceledException) when (exchange.Aborted.IsCancellationRequested)
+        {
+            // The client left: the turn still runs to its end, and its answer still names the conversation.
+            if (await services.Follower.WaitForEndAsync(exchange.Turn, CancellationToken.None) is { Turn.Status: TurnStatus.Completed, AssistantMessage: { } late })
+            {
+                await RememberAsync(exchange, late.Content, services);
+            }
+
+            throw;
+        }
+
         if (result is { Turn.Status: TurnStatus.Completed, AssistantMessage: { } assistant })
         {
             await RememberAsync(exchange, assistant.Content, services);
