@@ -91,6 +91,52 @@ public sealed class OpenAiEndpointTests(PostgresServer postgres)
         Assert.Equal(0, await Conversations.CountAsync(system.Api, "SELECT COUNT(*) FROM turns WHERE user_id = @userId", new { userId = pair.UserId }));
     }
 
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ASecondMessageWhileTheConversationAnswersIsAConflictAndAStreamWaitsForItsFirstWord(StoreProvider provider)
+    {
+        var model = new GatedChatClient();
+        await using var system = RunningSystem.Start(await OnAsync(new ApiFactory().WithServices(s => s.UseModel(model)), provider));
+        using var client = system.GatewayClient();
+        var pair = await client.RegisterAsync();
+        var key = await ApiKeys.CreateAsync(client, pair.AccessToken);
+        var conversation = await ConversationRequests.CreateAsync(client, pair.AccessToken);
+        try
+        {
+            var streamed = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = JsonContent.Create(new { model = Model, stream = true, messages = new[] { new { role = "user", content = "first" } } }),
+            };
+            streamed.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key.Key);
+            streamed.Headers.Add("X-AiChat-Conversation", conversation.ToString());
+            var first = client.SendAsync(streamed, HttpCompletionOption.ResponseHeadersRead, Ct);
+            await model.WaitUntilHeldAsync(1);
+
+            // Nothing is sent before the turn's first word (an early refusal could still be an HTTP error).
+            Assert.False(first.IsCompleted);
+            await AssertErrorAsync(
+                await CompleteAsync(client, key.Key, new { model = Model, messages = new[] { new { role = "user", content = "second" } } }, conversation),
+                HttpStatusCode.Conflict, "conversation_busy", "invalid_request_error");
+            Assert.Equal(1, await Conversations.CountAsync(system.Api, "SELECT COUNT(*) FROM turns WHERE user_id = @userId", new { userId = pair.UserId }));
+
+            model.Open();
+            var response = await first;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            var body = await response.Content.ReadAsStringAsync(Ct);
+            var chunks = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e.Trim()).ToList();
+            Assert.Equal("data: [DONE]", chunks[^1]);
+            var deltas = chunks[..^1].Select(c => JsonDocument.Parse(c["data: ".Length..]).RootElement.GetProperty("choices")[0]).ToList();
+            Assert.Equal("assistant", deltas[0].GetProperty("delta").GetProperty("role").GetString());
+            Assert.Equal(model.Answer, string.Concat(deltas.Select(d => d.GetProperty("delta").TryGetProperty("content", out var c) ? c.GetString() : "")));
+            Assert.Equal("stop", deltas[^1].GetProperty("finish_reason").GetString());
+        }
+        finally
+        {
+            model.Open();
+        }
+    }
+
     private static async Task<HttpResponseMessage> CompleteAsync(HttpClient client, string key, object body, Guid? conversation = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(body) };
