@@ -2,6 +2,7 @@ using AiChat.Api.Agents;
 using AiChat.Api.Auth;
 using AiChat.Api.Billing;
 using AiChat.Api.Chat;
+using AiChat.Api.Clients;
 using AiChat.Api.Data;
 using AiChat.Api.Infrastructure;
 using AiChat.Api.Llm;
@@ -18,6 +19,7 @@ builder.AddBilling();
 builder.AddLlm();
 builder.AddAgents();
 builder.AddChat();
+builder.AddClients();
 
 var app = builder.Build();
 if (AdminCommand.IsCommand(args))
@@ -32,6 +34,7 @@ app.MapJsonWebKeys();
 app.MapAuthApi();
 app.MapUserApi();
 app.MapAdminApi();
+app.MapApiKeyApi();
 app.MapAgentApi();
 app.MapChatApi();
 app.MapConversationApi();
@@ -39,6 +42,8 @@ app.MapSearchApi();
 app.MapBudgetApi();
 app.MapModelsApi();
 app.MapLlmProxy();
+app.MapOpenAiApi();
+app.MapMcpServer();
 
 app.Run();
 return 0;

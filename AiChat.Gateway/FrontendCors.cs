@@ -11,10 +11,10 @@ public static class FrontendCors
     public static readonly string[] Methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
     /// <summary>What a frontend sends: its token, JSON, a retry key, where a stream resumes, the answer format it wants.</summary>
-    public static readonly string[] RequestHeaders = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Accept"];
+    public static readonly string[] RequestHeaders = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Accept", "X-AiChat-Conversation", "Mcp-Session-Id", "Mcp-Protocol-Version"];
 
     /// <summary>What a frontend must read beyond the safelisted headers: when to retry, what was created, which turn streams, why a token failed.</summary>
-    public static readonly string[] ExposedHeaders = ["Retry-After", "Location", "X-Turn-Id", "WWW-Authenticate"];
+    public static readonly string[] ExposedHeaders = ["Retry-After", "Location", "X-Turn-Id", "WWW-Authenticate", "X-AiChat-Conversation", "Mcp-Session-Id"];
 
     public static IServiceCollection AddFrontendCors(this IServiceCollection services, FrontendCorsOptions options) =>
         services.AddCors(cors => cors.AddDefaultPolicy(Policy(options)));

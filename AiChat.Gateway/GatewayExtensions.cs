@@ -24,7 +24,7 @@ public static class GatewayExtensions
     }
 
     /// <summary>
-    /// The web client from wwwroot, <c>/api/**</c>, <c>/health</c> and <c>/openapi/**</c> proxied to the API
+    /// The web client from wwwroot, <c>/api/**</c>, <c>/v1/**</c> (OpenAI-compatible), <c>/mcp</c>, <c>/health</c> and <c>/openapi/**</c> proxied to the API
     /// (SSE-safe: YARP streams responses unbuffered), and <c>/internal/**</c> never forwarded. Every response carries the
     /// security headers and, for an allowed frontend, the CORS headers — the gateway's own problems included.
     /// </summary>

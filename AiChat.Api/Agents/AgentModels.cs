@@ -46,6 +46,7 @@ public static class MemoryChangeKinds
     /// <summary>The user, through the API (an update or a memory reset).</summary>
     public const string User = "user";
 
+    /// <summary>An MCP client, through the MCP server, signed in with a personal API key (its id is recorded).</summary>
     public const string Mcp = "mcp";
 
     /// <summary>The revert endpoint, undoing an earlier change.</summary>
@@ -58,6 +59,8 @@ public sealed record MemoryChangeSource(string Kind, Guid? TurnId = null, Guid? 
     public static MemoryChangeSource User { get; } = new(MemoryChangeKinds.User);
 
     public static MemoryChangeSource Tool(Guid turnId, Guid? conversationId = null) => new(MemoryChangeKinds.Tool, TurnId: turnId, ConversationId: conversationId);
+
+    public static MemoryChangeSource Mcp(Guid keyId) => new(MemoryChangeKinds.Mcp, KeyId: keyId);
 
     public static MemoryChangeSource Revert(Guid changeId) => new(MemoryChangeKinds.Revert, RevertsChangeId: changeId);
 }

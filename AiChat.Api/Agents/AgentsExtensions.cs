@@ -15,6 +15,7 @@ public static class AgentsExtensions
         builder.Services.AddKeyedSingleton<IAgentRuntime, BuiltInRuntime>(AgentRuntimes.BuiltIn);
         builder.AddLettaRuntime();
         builder.Services.AddSingleton<AgentService>();
+        builder.Services.AddSingleton<AgentMemory>();
         builder.Services.AddSingleton<TitleWriter>();
         builder.Services.AddSingleton<AgentAccount>();
         builder.Services.AddSingleton<IAccountComponent>(sp => sp.GetRequiredService<AgentAccount>());

@@ -1,6 +1,7 @@
 using System.Text;
 using AiChat.Api.Infrastructure;
 using AiChat.Api.Users;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,7 @@ public static class AuthExtensions
 {
     /// <summary>
     /// Credentials and tokens: the built-in provider, or Supabase Auth when <c>Supabase:Url</c> is set; JWT bearer
-    /// authentication for either; the admin policy; rate limits on register and login. Accounts themselves are made
+    /// authentication for either, personal API keys on the paths of other clients (<c>/v1</c>, <c>/mcp</c>); the admin policy; rate limits on register and login. Accounts themselves are made
     /// through the account lifecycle of <c>AddUsers</c>.
     /// </summary>
     public static IHostApplicationBuilder AddAuth(this IHostApplicationBuilder builder)
@@ -47,7 +48,10 @@ public static class AuthExtensions
             services.AddSingleton<IIdentityProvider>(sp => sp.GetRequiredService<BuiltInIdentityProvider>());
         }
 
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.Selector)
+            .AddPolicyScheme(ApiKeyAuthenticationHandler.Selector, "Access token or API key", policy => policy.ForwardDefaultSelector = ApiKeyAuthenticationHandler.SchemeFor)
+            .AddJwtBearer()
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<IServiceProvider>((options, sp) => ConfigureBearer(options, sp, supabase.Enabled));
 

@@ -21,6 +21,7 @@ public static class ChatRateLimits
     public static IServiceCollection AddChatRateLimits(this IServiceCollection services)
     {
         services.AddSingleton<OpenStreamLimiter>();
+        services.AddSingleton<MessageAllowance>();
         services.AddRateLimiter(options => options.AddPolicy<Guid, MessageRateLimitPolicy>(MessagesPolicy));
         services.AddOptions<RateLimiterOptions>().Configure<OpenStreamLimiter>((options, streams) =>
         {
@@ -53,7 +54,7 @@ public sealed class EventStreamEndpoint
 }
 
 /// <summary>Messages per user per minute (a fixed window: its Retry-After is the window, an upper bound on the wait).</summary>
-public sealed class MessageRateLimitPolicy(IOptions<ChatOptions> options) : IRateLimiterPolicy<Guid>
+public sealed class MessageRateLimitPolicy(MessageAllowance allowance, IOptions<ChatOptions> options) : IRateLimiterPolicy<Guid>
 {
     public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; } = (rejected, _) =>
         Problems.RateLimitedAsync(rejected, ChatProblems.RateLimited,
@@ -61,13 +62,50 @@ public sealed class MessageRateLimitPolicy(IOptions<ChatOptions> options) : IRat
 
     public RateLimitPartition<Guid> GetPartition(HttpContext httpContext) =>
         httpContext.User.Identity?.IsAuthenticated == true
-            ? RateLimitPartition.GetFixedWindowLimiter(httpContext.User.UserId(), _ => new FixedWindowRateLimiterOptions
-            {
-                PermitLimit = Math.Max(1, options.Value.RateLimits.MessagesPerMinute),
-                Window = TimeSpan.FromMinutes(1),
-                QueueLimit = 0,
-            })
+            ? RateLimitPartition.Get(httpContext.User.UserId(), allowance.For)
             : RateLimitPartition.GetNoLimiter(Guid.Empty);
+}
+
+/// <summary>
+/// Each user's messages a minute, one allowance for every way in: the turn endpoints (through
+/// <see cref="MessageRateLimitPolicy"/>), the OpenAI-compatible endpoint, and the MCP server's messages (<see cref="TryTake"/>).
+/// </summary>
+public sealed class MessageAllowance(IOptions<ChatOptions> options) : IDisposable
+{
+    private readonly PartitionedRateLimiter<Guid> _limiter = PartitionedRateLimiter.Create<Guid, Guid>(userId =>
+        RateLimitPartition.GetFixedWindowLimiter(userId, _ => new FixedWindowRateLimiterOptions
+        {
+            PermitLimit = Math.Max(1, options.Value.RateLimits.MessagesPerMinute),
+            Window = TimeSpan.FromMinutes(1),
+            QueueLimit = 0,
+        }));
+
+    public int PerMinute => Math.Max(1, options.Value.RateLimits.MessagesPerMinute);
+
+    /// <summary>Spends one of the user's messages; false (with when to try again) when none is left this minute.</summary>
+    public bool TryTake(Guid userId, out TimeSpan retryAfter)
+    {
+        using var lease = _limiter.AttemptAcquire(userId);
+        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromMinutes(1);
+        return lease.IsAcquired;
+    }
+
+    /// <summary>The user's allowance as a limiter for the middleware's partitions (which may drop it: the count stays here).</summary>
+    public RateLimiter For(Guid userId) => new Shared(_limiter, userId);
+
+    public void Dispose() => _limiter.Dispose();
+
+    private sealed class Shared(PartitionedRateLimiter<Guid> limiter, Guid userId) : RateLimiter
+    {
+        public override TimeSpan? IdleDuration => null;
+
+        public override RateLimiterStatistics? GetStatistics() => limiter.GetStatistics(userId);
+
+        protected override RateLimitLease AttemptAcquireCore(int permitCount) => limiter.AttemptAcquire(userId, permitCount);
+
+        protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken) =>
+            limiter.AcquireAsync(userId, permitCount, cancellationToken);
+    }
 }
 
 /// <summary>Open event streams per user: a concurrency lease held for as long as the streaming response runs.</summary>

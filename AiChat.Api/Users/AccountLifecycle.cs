@@ -14,6 +14,9 @@ public static class AccountOrder
     public const int Billing = 300;
     public const int LiteLlm = 400;
     public const int Chat = 500;
+
+    /// <summary>Last, so an account's keys are the first thing its deletion revokes.</summary>
+    public const int ApiKeys = 600;
 }
 
 /// <summary>

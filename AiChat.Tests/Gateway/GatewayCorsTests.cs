@@ -52,7 +52,7 @@ public sealed class GatewayCorsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal(Allowed, Single(response, "Access-Control-Allow-Origin"));
         Assert.Equal("GET,POST,PUT,PATCH,DELETE", Single(response, "Access-Control-Allow-Methods"));
-        Assert.Equal("Authorization,Content-Type,Idempotency-Key,Last-Event-ID,Accept", Single(response, "Access-Control-Allow-Headers"));
+        Assert.Equal("Authorization,Content-Type,Idempotency-Key,Last-Event-ID,Accept,X-AiChat-Conversation,Mcp-Session-Id,Mcp-Protocol-Version", Single(response, "Access-Control-Allow-Headers"));
         Assert.Equal("600", Single(response, "Access-Control-Max-Age"));
         Assert.False(response.Headers.Contains("Access-Control-Allow-Credentials"), "bearer tokens only: credentials are never allowed");
         Assert.Equal(0, Volatile.Read(ref _apiOptionsHits));
@@ -85,7 +85,7 @@ public sealed class GatewayCorsTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal(Allowed, Single(response, "Access-Control-Allow-Origin"));
-        Assert.Equal("Retry-After,Location,X-Turn-Id,WWW-Authenticate", Single(response, "Access-Control-Expose-Headers"));
+        Assert.Equal("Retry-After,Location,X-Turn-Id,WWW-Authenticate,X-AiChat-Conversation,Mcp-Session-Id", Single(response, "Access-Control-Expose-Headers"));
         Assert.False(response.Headers.Contains("Access-Control-Allow-Credentials"));
         Assert.Contains("Origin", response.Headers.Vary);
     }

@@ -28,12 +28,12 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
         + "billing:{budget:{max_budget_usd:n,personal_limit_usd:null,effective_limit_usd:n,spent_usd:n,reserved_usd:n,remaining_usd:n,duration:s,period_start:s,resets_at:s},"
         + "usage_by_day:[{key:s,cost_usd:n,prompt_tokens:n,completion_tokens:n,calls:n}]},"
         + "conversation:{conversations:[{id:s,title:s,model:null,archived:b,is_default:b,created_at:s,last_message_at:s,"
-        + "messages:[{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:null,created_at:s}|{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:{prompt_tokens:n,completion_tokens:n,total_tokens:n,cost_usd:n},created_at:s}]}]}}";
+        + "messages:[{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:null,created_at:s}|{replaced_by_id:null,id:s,role:s,content:s,status:s,usage:{prompt_tokens:n,completion_tokens:n,total_tokens:n,cost_usd:n},created_at:s}]}]},api_keys:[]}";
 
     private const string EmptyExportShape =
         "{exported_at:s,"
         + "profile:{account:{id:s,email:s,name:s,role:s,created_at:s,updated_at:s},sessions:[{id:s,created_at:s,revoked_at:null,revoked_reason:null}]},"
-        + "agent:null,billing:{budget:null,usage_by_day:[]},conversation:{conversations:[]}}";
+        + "agent:null,billing:{budget:null,usage_by_day:[]},conversation:{conversations:[]},api_keys:[]}";
 
     [Fact]
     public async Task TheApisComponentsAreInTheDeclaredOrderNotTheOrderTheirFeaturesRegisteredThem()
@@ -42,8 +42,8 @@ public sealed class AccountComponentsTests(PostgresServer postgres)
         await using var api = new ApiFactory().WithSetting("LiteLlm:MasterKey", LogSink.Secret("sk-unused-" + Guid.NewGuid().ToString("N")));
         await using var embedded = new ApiFactory();
 
-        Assert.Equal(["profile", "agent", "billing", "litellm", "conversation"], api.Services.GetRequiredService<AccountLifecycle>().ComponentNames);
-        Assert.Equal(["profile", "agent", "billing", "conversation"], embedded.Services.GetRequiredService<AccountLifecycle>().ComponentNames);
+        Assert.Equal(["profile", "agent", "billing", "litellm", "conversation", "api_keys"], api.Services.GetRequiredService<AccountLifecycle>().ComponentNames);
+        Assert.Equal(["profile", "agent", "billing", "conversation", "api_keys"], embedded.Services.GetRequiredService<AccountLifecycle>().ComponentNames);
     }
 
     [Theory]
