@@ -329,6 +329,9 @@ public sealed record TranscriptLine(string Role, string Text);
 /// <summary>A request made a turn: whose, in which conversation, after which transcript, with what.</summary>
 public sealed record Exchange(Guid UserId, Guid ConversationId, IReadOnlyList<TranscriptLine> Transcript, string Content, TurnRecord Turn, string Model, bool Stateless, CancellationToken Aborted);
 
+// OpenAI clients send many fields the agent does not take (temperature, top_p, tools, user, …): ignored here, as
+// OpenAI-compatible servers do, where AiChat's own API refuses an unknown field.
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Skip)]
 public sealed record ChatCompletionRequest(
     string? Model,
     List<ChatCompletionMessage>? Messages,
@@ -337,8 +340,10 @@ public sealed record ChatCompletionRequest(
     JsonElement? Metadata,
     int? N);
 
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Skip)]
 public sealed record ChatCompletionMessage(string? Role, JsonElement Content);
 
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Skip)]
 public sealed record CompletionStreamOptions(bool? IncludeUsage);
 
 public sealed record OpenAiModelList(string Object, IReadOnlyList<OpenAiModel> Data);

@@ -11,9 +11,9 @@ const out = {};
 const models = await client.models.list();
 out.models = models.data.map((m) => m.id);
 
-// 1. Not streamed.
+// 1. Not streamed, with fields real clients send that the agent does not take (they are ignored, not refused).
 const history = [{ role: "system", content: "You are helpful." }, { role: "user", content: "my name is Ana" }];
-const first = await client.chat.completions.create({ model, messages: history }).withResponse();
+const first = await client.chat.completions.create({ model, messages: history, temperature: 0.2, top_p: 1, user: "sdk-check" }).withResponse();
 out.first = {
   content: first.data.choices[0].message.content,
   finish_reason: first.data.choices[0].finish_reason,

@@ -154,10 +154,9 @@ public sealed class ApiKeyTests(PostgresServer postgres)
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task AnAdminListsAndRevokesAnyUsersKeysAndNobodyElseMay(StoreProvider provider)
     {
-        var adminEmail = Accounts.NewEmail("admin");
-        await using var system = RunningSystem.Start(await OnAsync(new ApiFactory().WithSetting("Auth:Admins:0", adminEmail), provider));
+        await using var system = RunningSystem.Start(await OnAsync(new ApiFactory(), provider));
         using var client = system.GatewayClient();
-        var admin = await client.RegisterAsync(adminEmail);
+        var admin = await client.RegisterAdminAsync(system.Api);
         var user = await client.RegisterAsync();
         var key = await ApiKeys.CreateAsync(client, user.AccessToken, "script");
         var path = $"/api/v1/admin/users/{user.UserId}/api-keys";
