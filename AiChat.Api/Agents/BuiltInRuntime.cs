@@ -75,7 +75,7 @@ public sealed partial class BuiltInRuntime(
         }
 
         var blocks = await store.GetBlocksAsync(agent.Id, cancellationToken);
-        var context = await AssembleAsync(model, Guid.Empty, null, "", blocks, conversation, cancellationToken);
+        var context = await AssembleAsync(model, Guid.Empty, null, "", blocks, conversation, cancellationToken, countsOnly: true);
         return new AgentContextInfo(context.PromptTokens, model.ContextWindow, (int)conversation.MessageCount);
     }
 
@@ -208,14 +208,14 @@ public sealed partial class BuiltInRuntime(
     /// The context of one step: the summary, then the messages it does not cover (those after the summary and after the
     /// last reset), newest first, within the context limit (<see cref="LlmOptions.ContextBudgetTokens"/>, never above the window).
     /// </summary>
-    private Task<AssembledContext> AssembleAsync(CatalogModel model, Guid turnId, Guid? answeredMessageId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken) =>
+    private Task<AssembledContext> AssembleAsync(CatalogModel model, Guid turnId, Guid? answeredMessageId, string userMessage, IReadOnlyList<MemoryBlock> blocks, ConversationState conversation, CancellationToken cancellationToken, bool countsOnly = false) =>
         assembler.AssembleAsync(
             blocks,
             conversation.Summary,
             userMessage,
             llmOptions.Value.ContextLimit(model.ContextWindow),
             model.MaxOutputTokens,
-            (before, limit) => transcript.RecentAsync(conversation.Id, turnId, answeredMessageId, Math.Max(conversation.SummaryThroughSeq, conversation.ResetSeq), before, limit, cancellationToken));
+            (before, limit) => transcript.RecentAsync(conversation.Id, turnId, answeredMessageId, Math.Max(conversation.SummaryThroughSeq, conversation.ResetSeq), before, limit, cancellationToken, countsOnly));
 
     /// <summary>
     /// Folds the messages older than <paramref name="keepFromSeq"/> that the summary does not cover yet into it (newest

@@ -16,9 +16,10 @@ public interface ITranscript
     /// <summary>
     /// A page of a conversation's remembered transcript, newest first, after <paramref name="afterSeq"/> and strictly
     /// older than <paramref name="beforeSeq"/>, current user and assistant messages with text only; the running turn's
-    /// messages and the user message it answers are left out (the runtime adds the user's message itself).
+    /// messages and the user message it answers are left out (the runtime adds the user's message itself). With
+    /// <paramref name="countsOnly"/> a message with a stored count comes without its text (to measure a context, not send it).
     /// </summary>
-    Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid conversationId, Guid currentTurnId, Guid? answeredMessageId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid conversationId, Guid currentTurnId, Guid? answeredMessageId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken, bool countsOnly = false);
 
     /// <summary>Full-text search over all of the user's conversations (the conversation_search tool), best matches first.</summary>
     Task<IReadOnlyList<TranscriptHit>> SearchAsync(Guid userId, string query, int limit, CancellationToken cancellationToken);

@@ -140,17 +140,17 @@ public sealed class MessageStore(AiChatDb db) : ITranscript
         return messages.Select(m => (m, replaced.TryGetValue(m.Id, out var by) ? by : (Guid?)null)).ToList();
     }
 
-    public async Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid conversationId, Guid currentTurnId, Guid? answeredMessageId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<TranscriptMessage>> RecentAsync(Guid conversationId, Guid currentTurnId, Guid? answeredMessageId, long afterSeq, long beforeSeq, int limit, CancellationToken cancellationToken, bool countsOnly = false)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         var rows = await connection.QueryAsync<TranscriptRow>(new CommandDefinition(
             """
-            SELECT seq, id, role, content, created_at AS CreatedAt, tokens FROM messages
+            SELECT seq, id, role, CASE WHEN @countsOnly AND tokens IS NOT NULL THEN '' ELSE content END AS content, created_at AS CreatedAt, tokens FROM messages
             WHERE conversation_id = @conversationId AND seq > @afterSeq AND seq < @beforeSeq AND role IN ('user', 'assistant') AND content <> ''
               AND replaced_by_id IS NULL AND (turn_id IS NULL OR turn_id <> @currentTurnId) AND id <> @answered
             ORDER BY seq DESC LIMIT @limit
             """,
-            new { conversationId, currentTurnId, answered = answeredMessageId ?? Guid.Empty, afterSeq, beforeSeq, limit }, cancellationToken: cancellationToken));
+            new { conversationId, currentTurnId, answered = answeredMessageId ?? Guid.Empty, afterSeq, beforeSeq, limit, countsOnly }, cancellationToken: cancellationToken));
         return rows.Select(row => new TranscriptMessage(row.Seq, row.Id, row.Role, row.Content, row.CreatedAt, row.Tokens)).ToList();
     }
 
