@@ -22,6 +22,22 @@ public sealed class TestStore : IAsyncDisposable
 
     public static TheoryData<StoreProvider> Providers => [StoreProvider.Sqlite, StoreProvider.Postgres];
 
+    /// <summary>Every named case on each store: the rows of a data-driven matrix.</summary>
+    public static TheoryData<StoreProvider, string> OnEachProvider(IEnumerable<string> names)
+    {
+        var data = new TheoryData<StoreProvider, string>();
+        var cases = names.ToList();
+        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
+        {
+            foreach (var name in cases)
+            {
+                data.Add(provider, name);
+            }
+        }
+
+        return data;
+    }
+
     public StoreProvider Provider { get; }
 
     public AiChatDb Db { get; }

@@ -50,19 +50,7 @@ public sealed class BadInputMatrixTests(PostgresServer postgres, SeededApis apis
 
     public static readonly IReadOnlyList<BadRequestCase> All = BuildCases();
 
-    public static TheoryData<StoreProvider, string> Cases()
-    {
-        var data = new TheoryData<StoreProvider, string>();
-        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
-        {
-            foreach (var @case in All)
-            {
-                data.Add(provider, @case.Name);
-            }
-        }
-
-        return data;
-    }
+    public static TheoryData<StoreProvider, string> Cases() => TestStore.OnEachProvider(All.Select(@case => @case.Name));
 
     [Fact]
     public void TheMatrixHasAtLeastEightyDistinctCases()

@@ -74,19 +74,7 @@ public sealed class IsolationMatrixTests(PostgresServer postgres, SeededApis api
         new("reset everything", "POST", "/api/v1/agent/reset", Isolation.OwnDataOnly, new { scope = "all" }),
     ];
 
-    public static TheoryData<StoreProvider, string> Cases()
-    {
-        var data = new TheoryData<StoreProvider, string>();
-        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
-        {
-            foreach (var @case in All)
-            {
-                data.Add(provider, @case.Name);
-            }
-        }
-
-        return data;
-    }
+    public static TheoryData<StoreProvider, string> Cases() => TestStore.OnEachProvider(All.Select(@case => @case.Name));
 
     [Theory]
     [MemberData(nameof(Cases))]
