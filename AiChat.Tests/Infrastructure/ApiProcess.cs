@@ -118,9 +118,11 @@ public sealed class ApiProcess : IAsyncDisposable
         return (process.ExitCode, printed);
     }
 
-    private static string ApiAssemblyPath()
+    private static string ApiAssemblyPath() => BuildOutput("AiChat.Api");
+
+    /// <summary>A project's own build output (with its appsettings), in the configuration this test assembly was built in.</summary>
+    public static string BuildOutput(string project)
     {
-        // The API's own build output (with its appsettings), in the configuration this test assembly was built in.
         var testDirectory = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
         var configuration = new DirectoryInfo(testDirectory).Parent!.Name;
         var root = new DirectoryInfo(testDirectory);
@@ -129,7 +131,7 @@ public sealed class ApiProcess : IAsyncDisposable
             root = root.Parent;
         }
 
-        var dll = Path.Combine(root?.FullName ?? throw new InvalidOperationException("AiChat.sln not found above the test output."), "AiChat.Api", "bin", configuration, "net10.0", "AiChat.Api.dll");
+        var dll = Path.Combine(root?.FullName ?? throw new InvalidOperationException("AiChat.sln not found above the test output."), project, "bin", configuration, "net10.0", project + ".dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the solution first.", dll);
     }
 }
