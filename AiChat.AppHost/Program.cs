@@ -8,10 +8,28 @@ var builder = DistributedApplication.CreateBuilder(args);
 var (profile, reason) = Profiles.Choose(builder.Configuration);
 var gatewayPort = builder.Configuration.GetValue("Parameters:gateway-port", 5080);
 var agentRuntime = builder.Configuration["Parameters:agent-runtime"] ?? "Letta";
+var apiReplicas = builder.Configuration.GetValue("Parameters:api-replicas", 1);
+var givenPostgres = !string.IsNullOrWhiteSpace(builder.Configuration["Parameters:postgres"]);
+if (apiReplicas < 1 || (apiReplicas > 1 && profile == AiChatProfile.Embedded && !givenPostgres))
+{
+    // Several instances share the store: one Postgres (the full profile's, or one given), never one SQLite file.
+    throw new InvalidOperationException(
+        $"Parameters:api-replicas is {apiReplicas}: it is at least 1, and above 1 it needs Postgres (the full profile, or --Parameters:postgres \"Host=…\").");
+}
 
 // Services
 var api = builder.AddProject<Projects.AiChat_Api>(ResourceNames.Api)
     .WithHttpHealthCheck("/health");
+if (apiReplicas > 1)
+{
+    api.WithReplicas(apiReplicas);
+}
+
+// A Postgres given without containers (embedded profile): the API's store, and what replicas share
+if (profile == AiChatProfile.Embedded && givenPostgres)
+{
+    api.WithEnvironment($"ConnectionStrings__{ResourceNames.AiChatDb}", builder.AddParameter("postgres", secret: true));
+}
 
 // Identity: Supabase Auth when its URL is given, else the API's built-in accounts (either profile)
 if (!string.IsNullOrWhiteSpace(builder.Configuration["Parameters:supabase-url"]))

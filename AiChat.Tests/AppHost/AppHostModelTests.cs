@@ -189,6 +189,39 @@ public sealed class AppHostModelTests
         Assert.DoesNotContain(await EnvironmentAsync(builder, ResourceNames.Api), pair => pair.Key.StartsWith("Supabase__", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task TheEmbeddedProfileRunsReplicasOfTheApiOnAGivenPostgres()
+    {
+        const string given = "Host=db.internal;Database=aichat;Username=aichat;Password=secret";
+        await using var builder = await ModelAsync("embedded", "--Parameters:api-replicas", "3", "--Parameters:postgres", given);
+
+        var api = Resource<ProjectResource>(builder, ResourceNames.Api);
+        Assert.Equal(3, api.Annotations.OfType<ReplicaAnnotation>().Single().Replicas);
+        Assert.Equal("{postgres.value}", (await EnvironmentAsync(builder, ResourceNames.Api))[$"ConnectionStrings__{ResourceNames.AiChatDb}"]);
+        var parameter = Resource<ParameterResource>(builder, "postgres");
+        Assert.True(parameter.Secret);
+        Assert.Equal(given, await ((IValueProvider)parameter).GetValueAsync(TestContext.Current.CancellationToken));
+        Assert.DoesNotContain(builder.Resources, r => r is ContainerResource);
+    }
+
+    [Fact]
+    public async Task OneApiByDefault()
+    {
+        await using var builder = await ModelAsync("full");
+
+        Assert.Empty(Resource<ProjectResource>(builder, ResourceNames.Api).Annotations.OfType<ReplicaAnnotation>());
+    }
+
+    [Theory]
+    [InlineData("embedded", "2")]
+    [InlineData("full", "0")]
+    public async Task ReplicasOnOneSqliteFileOrFewerThanOneAreRefused(string profile, string replicas)
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () => await ModelAsync(profile, "--Parameters:api-replicas", replicas));
+
+        Assert.Contains($"Parameters:api-replicas is {replicas}", error.ToString());
+    }
+
     private static async Task<IDistributedApplicationTestingBuilder> ModelAsync(string profile, params string[] args) =>
         await DistributedApplicationTestingBuilder.CreateAsync<apphost::Projects.AiChat_AppHost>(
             ["--profile", profile, .. args],
