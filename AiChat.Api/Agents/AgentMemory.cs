@@ -29,11 +29,9 @@ public sealed class AgentMemory(AgentService agents, MemoryStore store, TimeProv
 
     /// <summary>Appends a line to a block, as the agent's own append tool does.</summary>
     public Task<BlockEdit> AppendAsync(AgentRecord agent, string label, string text, MemoryChangeSource source, CancellationToken cancellationToken) =>
-        EditBlockAsync(agent, label, value => BlockEdit.To(string.IsNullOrEmpty(value) ? text.Trim() : $"{value.TrimEnd()}\n{text.Trim()}"), source, cancellationToken);
+        EditBlockAsync(agent, label, BlockEdit.Appending(text), source, cancellationToken);
 
     /// <summary>Replaces text in a block; refused (nothing changes) when the block does not contain it.</summary>
     public Task<BlockEdit> ReplaceAsync(AgentRecord agent, string label, string oldText, string newText, MemoryChangeSource source, CancellationToken cancellationToken) =>
-        EditBlockAsync(agent, label, value => string.IsNullOrEmpty(oldText) || !value.Contains(oldText, StringComparison.Ordinal)
-            ? BlockEdit.Refuse($"The '{label}' block does not contain that text.")
-            : BlockEdit.To(value.Replace(oldText, newText, StringComparison.Ordinal)), source, cancellationToken);
+        EditBlockAsync(agent, label, BlockEdit.Replacing(label, oldText, newText), source, cancellationToken);
 }

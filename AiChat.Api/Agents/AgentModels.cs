@@ -74,6 +74,16 @@ public readonly record struct BlockEdit(string? Value, string? Refusal)
     public static BlockEdit To(string value) => new(value, null);
 
     public static BlockEdit Refuse(string refusal) => new(null, refusal);
+
+    /// <summary>An append, whoever makes it (the agent's tool, MCP): the text as a new line at the end of the block.</summary>
+    public static Func<string, BlockEdit> Appending(string text) =>
+        value => To(string.IsNullOrEmpty(value) ? text.Trim() : $"{value.TrimEnd()}\n{text.Trim()}");
+
+    /// <summary>A replace of exact text, whoever makes it; refused (nothing changes) when the block does not contain it.</summary>
+    public static Func<string, BlockEdit> Replacing(string label, string oldText, string newText) =>
+        value => string.IsNullOrEmpty(oldText) || !value.Contains(oldText, StringComparison.Ordinal)
+            ? Refuse($"The '{label}' block does not contain that text.")
+            : To(value.Replace(oldText, newText, StringComparison.Ordinal));
 }
 
 public enum ResetScope

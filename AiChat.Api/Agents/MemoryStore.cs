@@ -79,7 +79,7 @@ public sealed class MemoryStore(AiChatDb db)
 
     /// <summary>Appends a line to a block (see <see cref="EditBlockAsync"/>): its value, trimmed at the end, a newline, the text trimmed.</summary>
     public Task<BlockEdit> AppendAsync(Guid agentId, string label, string text, MemoryChangeSource source, DateTimeOffset now, CancellationToken cancellationToken) =>
-        EditBlockAsync(agentId, label, value => BlockEdit.To(string.IsNullOrEmpty(value) ? text.Trim() : $"{value.TrimEnd()}\n{text.Trim()}"), source, now, cancellationToken);
+        EditBlockAsync(agentId, label, BlockEdit.Appending(text), source, now, cancellationToken);
 
     /// <summary>
     /// Replaces every block with the given ones (memory reset), recording each block whose value changes as a change by

@@ -48,14 +48,7 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
 
     private Task<string> ReplaceAsync(string label, [Description("Exact text to replace")] string old_content, [Description("The new text")] string new_content, CancellationToken cancellationToken) =>
         SaveAsync(label, () => store.EditBlockAsync(
-            agent.Id,
-            label,
-            value => string.IsNullOrEmpty(old_content) || !value.Contains(old_content, StringComparison.Ordinal)
-                ? BlockEdit.Refuse($"Error: the '{label}' block does not contain that text.")
-                : BlockEdit.To(value.Replace(old_content, new_content, StringComparison.Ordinal)),
-            MemoryChangeSource.Tool(turnId, conversationId),
-            time.GetUtcNow(),
-            cancellationToken));
+            agent.Id, label, BlockEdit.Replacing(label, old_content, new_content), MemoryChangeSource.Tool(turnId, conversationId), time.GetUtcNow(), cancellationToken));
 
     private async Task<string> InsertAsync(string content, CancellationToken cancellationToken)
     {
@@ -87,7 +80,7 @@ public sealed class MemoryTools(MemoryStore store, ITranscript transcript, Agent
         try
         {
             var edited = await edit();
-            return edited.Refusal ?? $"The '{label}' block now reads: {edited.Value}";
+            return edited.Refusal is { } refusal ? $"Error: {refusal}" : $"The '{label}' block now reads: {edited.Value}";
         }
         catch (UnknownBlockException)
         {

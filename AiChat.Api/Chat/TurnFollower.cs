@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Chat;
@@ -9,12 +10,12 @@ namespace AiChat.Api.Chat;
 /// <c>LISTEN/NOTIFY</c>), with a slow poll as the fallback (<see cref="ChatOptions.SignalledPollInterval"/>), or is
 /// polled every 250 ms while no signals arrive.
 /// </summary>
-public sealed class TurnFollower(TurnStore store, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time)
+public sealed class TurnFollower(TurnStore store, TurnHub hub, StoreSignals signals, IOptions<ChatOptions> options, TimeProvider time)
 {
     /// <summary>How often the store is read for a turn another instance runs while no signal can wake the follower.</summary>
     private static readonly TimeSpan UnsignalledPollInterval = TimeSpan.FromMilliseconds(250);
 
-    private TimeSpan PollInterval => hub.Signals.IsListening ? options.Value.SignalledPollInterval : UnsignalledPollInterval;
+    private TimeSpan PollInterval => signals.IsListening ? options.Value.SignalledPollInterval : UnsignalledPollInterval;
 
     public async Task FollowAsync(TurnRecord turn, int afterSeq, Func<StoredEvent, Task> onEvent, Func<Task> onQuiet, CancellationToken cancellationToken)
     {

@@ -16,7 +16,6 @@ public sealed class TurnHub
 
     public TurnHub(StoreSignals signals)
     {
-        Signals = signals;
         signals.Signalled += payload =>
         {
             if (Guid.TryParse(payload, out var turnId))
@@ -25,9 +24,6 @@ public sealed class TurnHub
             }
         };
     }
-
-    /// <summary>Whether writes of other instances wake this one's followers now.</summary>
-    public StoreSignals Signals { get; }
 
     /// <summary>A task that completes at the next <see cref="Notify"/> for the turn; take it before reading the store.</summary>
     public Task NextAsync(Guid turnId) =>

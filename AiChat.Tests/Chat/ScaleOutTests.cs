@@ -15,46 +15,30 @@ public sealed class ScaleOutTests(PostgresServer postgres)
     [Fact]
     public async Task AStreamStartedOnOneInstanceResumesOnTheOtherWokenBySignalsWithNoGapOrDuplicate()
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-scale-{Guid.NewGuid():N}");
-        var settings = new Dictionary<string, string>
+        await using var replicas = await ApiReplicas.StartAsync(postgres, new Dictionary<string, string>
         {
-            // One data folder: both instances sign and accept tokens with the same key, as replicas given one secret do.
-            ["Store:DataDirectory"] = dataDirectory,
-            [$"ConnectionStrings:{ResourceNames.AiChatDb}"] = await postgres.CreateDatabaseAsync(),
             ["Llm:Offline:WordDelay"] = "00:00:00.1",
             // A follower of the other instance's turn polls only every ten minutes: anything sooner came by a signal.
             ["Chat:SignalledPollInterval"] = "00:10:00",
-        };
-        try
-        {
-            await using var first = await ApiProcess.StartAsync(settings);
-            await using var second = await ApiProcess.StartAsync(settings);
-            using var one = first.Client();
-            using var other = second.Client();
-            var pair = await one.RegisterAsync();
+        });
+        using var one = replicas.First.Client();
+        using var other = replicas.Second.Client();
+        var pair = await one.RegisterAsync();
 
-            var (response, running) = await SseReader.OpenAsync(one, SseReader.Send(pair.AccessToken, "Hello there, how are you today?"));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            var started = (await running.NextAsync(Ct))!;
-            Assert.Equal("turn.started", started.Event);
-            var turnId = started.Data.GetProperty("turn_id").GetGuid();
-            var (resumed, follower) = await SseReader.OpenAsync(other, SseReader.Resume(pair.AccessToken, turnId, started.Id));
-            Assert.Equal(HttpStatusCode.OK, resumed.StatusCode);
+        var (response, running) = await SseReader.OpenAsync(one, SseReader.Send(pair.AccessToken, "Hello there, how are you today?"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var started = (await running.NextAsync(Ct))!;
+        Assert.Equal("turn.started", started.Event);
+        var turnId = started.Data.GetProperty("turn_id").GetGuid();
+        var (resumed, follower) = await SseReader.OpenAsync(other, SseReader.Resume(pair.AccessToken, turnId, started.Id));
+        Assert.Equal(HttpStatusCode.OK, resumed.StatusCode);
 
-            var followed = await follower.ReadAllAsync(TimeSpan.FromSeconds(30));
-            var streamed = await running.ReadAllAsync(TimeSpan.FromSeconds(30));
+        var followed = await follower.ReadAllAsync(TimeSpan.FromSeconds(30));
+        var streamed = await running.ReadAllAsync(TimeSpan.FromSeconds(30));
 
-            Assert.Equal("turn.completed", followed[^1].Event);
-            Assert.True(followed.Count(e => e.Event == "message.delta") > 3, $"{followed.Count} events followed");
-            Assert.Equal(Enumerable.Range(started.Id + 1, followed.Count), followed.Select(e => e.Id));
-            Assert.Equal(streamed.Select(e => (e.Id, e.Event, e.Data.GetRawText())), followed.Select(e => (e.Id, e.Event, e.Data.GetRawText())));
-        }
-        finally
-        {
-            if (Directory.Exists(dataDirectory))
-            {
-                Directory.Delete(dataDirectory, recursive: true);
-            }
-        }
+        Assert.Equal("turn.completed", followed[^1].Event);
+        Assert.True(followed.Count(e => e.Event == "message.delta") > 3, $"{followed.Count} events followed");
+        Assert.Equal(Enumerable.Range(started.Id + 1, followed.Count), followed.Select(e => e.Id));
+        Assert.Equal(streamed.Select(e => (e.Id, e.Event, e.Data.GetRawText())), followed.Select(e => (e.Id, e.Event, e.Data.GetRawText())));
     }
 }
