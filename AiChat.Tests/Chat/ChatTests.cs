@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -12,12 +13,13 @@ namespace AiChat.Tests.Chat;
 
 /// <summary>Chat turns over real HTTP: streaming, JSON, resume, idempotency, one turn at a time, history.</summary>
 [Trait("Category", "Chat")]
-public sealed class ChatTests
+public sealed class ChatTests(PostgresServer postgres)
 {
-    [Fact]
-    public async Task AStreamedTurnThroughTheGatewayAndAJsonTurnLeaveTheSameHistory()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AStreamedTurnThroughTheGatewayAndAJsonTurnLeaveTheSameHistory(StoreProvider provider)
     {
-        await using var system = RunningSystem.Start(new ApiFactory());
+        await using var system = RunningSystem.Start(await new ApiFactory().OnAsync(provider, postgres));
         using var client = system.GatewayClient();
         var pair = await client.RegisterAsync(name: null);
 
@@ -41,7 +43,9 @@ public sealed class ChatTests
         Assert.Equal(HttpStatusCode.OK, json.StatusCode);
         var result = await json.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
         Assert.Contains("Ana", result.GetProperty("assistant_message").GetProperty("content").GetString());
-        Assert.True(result.GetProperty("usage").GetProperty("total_tokens").GetInt32() > 0);
+        var usage = result.GetProperty("usage");
+        Assert.True(usage.GetProperty("prompt_tokens").GetInt32() > 0);
+        Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32() + usage.GetProperty("completion_tokens").GetInt32(), usage.GetProperty("total_tokens").GetInt32());
 
         var history = await HistoryAsync(client, pair.AccessToken, 10);
         Assert.Equal(["assistant", "user", "assistant", "user"], history.Select(m => m.GetProperty("role").GetString()));
@@ -53,11 +57,12 @@ public sealed class ChatTests
         Assert.All(history, m => Assert.Equal("complete", m.GetProperty("status").GetString()));
     }
 
-    [Fact]
-    public async Task AClientThatLeavesMidTurnDoesNotStopIt()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AClientThatLeavesMidTurnDoesNotStopIt(StoreProvider provider)
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("a late answer")) { Delay = TimeSpan.FromSeconds(1) };
-        await using var system = RunningSystem.Start(new ApiFactory().WithServices(s => s.UseModel(model)));
+        await using var system = RunningSystem.Start(await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres));
         using var client = system.GatewayClient();
         var pair = await client.RegisterAsync();
 
@@ -74,10 +79,11 @@ public sealed class ChatTests
         Assert.Equal("take your time", history[1].GetProperty("content").GetString());
     }
 
-    [Fact]
-    public async Task ResumingAFinishedTurnReplaysExactlyWhatCameAfterTheLastEventId()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ResumingAFinishedTurnReplaysExactlyWhatCameAfterTheLastEventId(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: null);
         var (_, reader) = await SseReader.OpenAsync(client, SseReader.Send(pair.AccessToken, "my name is Ana"));
@@ -93,11 +99,12 @@ public sealed class ChatTests
         }
     }
 
-    [Fact]
-    public async Task ResumingARunningTurnMissesNothingAndRepeatsNothing()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ResumingARunningTurnMissesNothingAndRepeatsNothing(StoreProvider provider)
     {
         var model = new SlowStreamingClient(words: 12, delay: TimeSpan.FromMilliseconds(120));
-        await using var api = new ApiFactory().WithSetting("Chat:DeltaCoalescing", "00:00:00").WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithSetting("Chat:DeltaCoalescing", "00:00:00").WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -128,16 +135,18 @@ public sealed class ChatTests
             response.Dispose();
         }
 
+        // How many reconnects fit in the turn depends on timing; what is exact is that none of them lost or repeated an event.
         Assert.True(positions.Count >= 3, "resumed several times while the turn ran");
         Assert.Equal(Enumerable.Range(1, seen.Count), seen.Select(e => e.Id));
         Assert.Equal("turn.completed", seen[^1].Event);
         Assert.Equal(model.FullText, string.Concat(seen.Where(e => e.Event == "message.delta").Select(e => e.Data.GetProperty("text").GetString())));
     }
 
-    [Fact]
-    public async Task AnUnknownTurnOrAnotherUsersTurnIsNotFound()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AnUnknownTurnOrAnotherUsersTurnIsNotFound(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var ana = await client.RegisterAsync();
         var bob = await client.RegisterAsync();
@@ -152,11 +161,12 @@ public sealed class ChatTests
         Assert.Empty(await HistoryAsync(client, bob.AccessToken, 10));
     }
 
-    [Fact]
-    public async Task ARetryWithTheSameIdempotencyKeyAttachesToTheSameTurn()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ARetryWithTheSameIdempotencyKeyAttachesToTheSameTurn(StoreProvider provider)
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("once")) { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -179,11 +189,12 @@ public sealed class ChatTests
         Assert.Equal(2, (await HistoryAsync(client, pair.AccessToken, 10)).Count);
     }
 
-    [Fact]
-    public async Task OnlyOneOfManyConcurrentMessagesToAnAgentRunsTheOthersAreBusy()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task OnlyOneOfManyConcurrentMessagesToAnAgentRunsTheOthersAreBusy(StoreProvider provider)
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromMilliseconds(500) };
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -199,10 +210,11 @@ public sealed class ChatTests
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Json(SseReader.Send(pair.AccessToken, "after")), TestContext.Current.CancellationToken)).StatusCode);
     }
 
-    [Fact]
-    public async Task HistoryPagesStayStableWhileTurnsAreAdded()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task HistoryPagesStayStableWhileTurnsAreAdded(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         for (var i = 0; i < 3; i++)
@@ -233,10 +245,11 @@ public sealed class ChatTests
         await ApiPipelineTests.AssertProblemAsync(await client.GetWithTokenAsync("/api/v1/chat/history?limit=0", pair.AccessToken), HttpStatusCode.UnprocessableEntity, "validation_failed");
     }
 
-    [Fact]
-    public async Task DeletingTheHistoryRemovesEveryMessage()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task DeletingTheHistoryRemovesEveryMessage(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         await client.SendAsync(Json(SseReader.Send(pair.AccessToken, "hello")), TestContext.Current.CancellationToken);
@@ -247,14 +260,25 @@ public sealed class ChatTests
         Assert.Equal(0, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM turn_events"));
     }
 
-    [Theory]
-    [InlineData("", HttpStatusCode.UnprocessableEntity, "validation_failed")]
-    [InlineData("   \n\t ", HttpStatusCode.UnprocessableEntity, "validation_failed")]
-    [InlineData(null, HttpStatusCode.UnprocessableEntity, "validation_failed")]
-    [InlineData("x2001", HttpStatusCode.RequestEntityTooLarge, "message_too_long")]
-    public async Task ABadMessageIsRefusedAndNothingIsStored(string? content, HttpStatusCode status, string code)
+    public static TheoryData<StoreProvider, string?, HttpStatusCode, string> BadMessages()
     {
-        await using var api = new ApiFactory().WithSetting("Chat:MaxMessageChars", "2000");
+        var data = new TheoryData<StoreProvider, string?, HttpStatusCode, string>();
+        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
+        {
+            data.Add(provider, "", HttpStatusCode.UnprocessableEntity, "validation_failed");
+            data.Add(provider, "   \n\t ", HttpStatusCode.UnprocessableEntity, "validation_failed");
+            data.Add(provider, null, HttpStatusCode.UnprocessableEntity, "validation_failed");
+            data.Add(provider, "x2001", HttpStatusCode.RequestEntityTooLarge, "message_too_long");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(BadMessages))]
+    public async Task ABadMessageIsRefusedAndNothingIsStored(StoreProvider provider, string? content, HttpStatusCode status, string code)
+    {
+        await using var api = await new ApiFactory().WithSetting("Chat:MaxMessageChars", "2000").OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -265,11 +289,12 @@ public sealed class ChatTests
         Assert.Equal(0, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM turns"));
     }
 
-    [Fact]
-    public async Task ACancelledTurnKeepsWhatWasSaidAndIsMarkedCancelled()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ACancelledTurnKeepsWhatWasSaidAndIsMarkedCancelled(StoreProvider provider)
     {
         var model = new SlowStreamingClient(words: 50, delay: TimeSpan.FromMilliseconds(100));
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         var (_, reader) = await SseReader.OpenAsync(client, SseReader.Send(pair.AccessToken, "a long one please"));
@@ -290,11 +315,12 @@ public sealed class ChatTests
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Json(SseReader.Send(pair.AccessToken, "next")), TestContext.Current.CancellationToken)).StatusCode);
     }
 
-    [Fact]
-    public async Task WhenTheQueueIsFullANewMessageGetsServiceUnavailableAndNothingIsStored()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task WhenTheQueueIsFullANewMessageGetsServiceUnavailableAndNothingIsStored(StoreProvider provider)
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromSeconds(2) };
-        await using var api = new ApiFactory().WithSetting("Chat:Workers", "1").WithSetting("Chat:QueueCapacity", "1").WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithSetting("Chat:Workers", "1").WithSetting("Chat:QueueCapacity", "1").WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var users = new List<TokenPair>();
         for (var i = 0; i < 3; i++)
@@ -305,7 +331,9 @@ public sealed class ChatTests
         var running = client.SendAsync(Json(SseReader.Send(users[0].AccessToken, "first")), TestContext.Current.CancellationToken);
         await WaitForAsync(() => Task.FromResult(model.Calls == 1 ? (object)true : null));
         var queued = client.SendAsync(Json(SseReader.Send(users[1].AccessToken, "second")), TestContext.Current.CancellationToken);
-        await Task.Delay(200, TestContext.Current.CancellationToken);
+
+        // A turn takes its place in the queue before it is stored: once the second one's row is there, the queue is full.
+        await WaitForAsync(async () => await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM turns") == 2 ? (object)true : null);
         var refused = await client.SendAsync(Json(SseReader.Send(users[2].AccessToken, "third")), TestContext.Current.CancellationToken);
 
         await ApiPipelineTests.AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "server_busy");
@@ -315,11 +343,12 @@ public sealed class ChatTests
         Assert.Equal(HttpStatusCode.OK, (await queued).StatusCode);
     }
 
-    [Fact]
-    public async Task AQuietStreamSendsKeepAliveComments()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AQuietStreamSendsKeepAliveComments(StoreProvider provider)
     {
         var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("finally")) { Delay = TimeSpan.FromSeconds(1.2) };
-        await using var api = new ApiFactory().WithSetting("Chat:KeepAliveInterval", "00:00:00.3").WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithSetting("Chat:KeepAliveInterval", "00:00:00.3").WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -327,14 +356,16 @@ public sealed class ChatTests
         var events = await reader.ReadAllAsync();
 
         Assert.Equal("turn.completed", events[^1].Event);
+        // About four fit in the model's 1.2 s silence at 0.3 s; scheduling under load may drop one, so the floor is asserted.
         Assert.True(reader.Comments >= 2, $"{reader.Comments} keep-alive comments");
     }
 
-    [Fact]
-    public async Task AFailingModelFailsTheTurnWithAProblemAndKeepsTheUsersMessage()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AFailingModelFailsTheTurnWithAProblemAndKeepsTheUsersMessage(StoreProvider provider)
     {
         var model = new ScriptedChatClient((_, _, _) => throw new HttpRequestException("connection refused"));
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 

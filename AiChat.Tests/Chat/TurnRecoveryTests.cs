@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -11,10 +12,11 @@ namespace AiChat.Tests.Chat;
 
 /// <summary>Turns outlive their clients but not their process: what happens when the API dies or stops mid-turn.</summary>
 [Trait("Category", "Chat")]
-public sealed class TurnRecoveryTests
+public sealed class TurnRecoveryTests(PostgresServer postgres)
 {
-    [Fact]
-    public async Task AnApiKilledMidTurnKeepsTheMessageMarksTheAnswerFailedAndTakesNewTurnsAfterRestart()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AnApiKilledMidTurnKeepsTheMessageMarksTheAnswerFailedAndTakesNewTurnsAfterRestart(StoreProvider provider)
     {
         await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-kill-" + Guid.NewGuid().ToString("N")));
         llm.Enqueue(FakeReply.Delayed(FakeReply.Text(string.Join(" ", Enumerable.Repeat("slowly", 200)), chunkSize: 1), TimeSpan.FromMilliseconds(100)));
@@ -28,6 +30,10 @@ public sealed class TurnRecoveryTests
             ["Chat:StaleAfter"] = "00:00:03",
             ["Chat:RecoveryInterval"] = "00:00:01",
         };
+        if (provider == StoreProvider.Postgres)
+        {
+            settings[$"ConnectionStrings:{ResourceNames.AiChatDb}"] = await postgres.CreateDatabaseAsync();
+        }
 
         TokenPair pair;
         Guid turnId;
@@ -64,16 +70,19 @@ public sealed class TurnRecoveryTests
         Assert.Equal("I'm back.", (await next.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("assistant_message").GetProperty("content").GetString());
     }
 
-    [Fact]
-    public async Task ShutdownWaitsForRunningTurnsThenClosesTheRestAsFailed()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ShutdownWaitsForRunningTurnsThenClosesTheRestAsFailed(StoreProvider provider)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-stop-{Guid.NewGuid():N}");
         var quick = new SlowStreamingClient(words: 3, delay: TimeSpan.FromMilliseconds(100));
         var endless = new SlowStreamingClient(words: 1000, delay: TimeSpan.FromMilliseconds(50));
+        var database = provider == StoreProvider.Postgres ? await postgres.CreateDatabaseAsync() : null;
         TokenPair patient, hurried;
         await using (var api = new ApiFactory(dataDirectory) { DeleteDataOnDispose = false }
             .WithSetting("Chat:ShutdownGrace", "00:00:01.5")
-            .WithServices(s => s.UseModel(new RoutingClient(quick, endless))))
+            .WithServices(s => s.UseModel(new RoutingClient(quick, endless)))
+            .OnStore(database))
         {
             using var client = api.CreateClient();
             patient = await client.RegisterAsync();
@@ -86,7 +95,7 @@ public sealed class TurnRecoveryTests
             }
         }
 
-        await using var restarted = new ApiFactory(dataDirectory);
+        await using var restarted = new ApiFactory(dataDirectory).OnStore(database);
         using var reader = restarted.CreateClient();
         var finished = await ChatTests.HistoryAsync(reader, patient.AccessToken, 10);
         var stopped = await ChatTests.HistoryAsync(reader, hurried.AccessToken, 10);

@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using System.Collections.Concurrent;
 using System.Collections.ObjectModel;
 using System.Diagnostics;
@@ -10,24 +11,26 @@ namespace AiChat.Tests.Chat;
 
 /// <summary>
 /// Issue 9: one trace per turn. Tracing is listened to process-wide, so these run alone (another test's spans would
-/// mix in). SQLite only: this checks how the turn's spans hang together, not the store.
+/// mix in). On both stores: each store's client adds spans of its own, which must hang in the same tree.
 /// </summary>
 [Collection(nameof(TurnTraceTests))]
 [CollectionDefinition(nameof(TurnTraceTests), DisableParallelization = true)]
 [Trait("Category", "Chat")]
-public sealed class TurnTraceTests
+public sealed class TurnTraceTests(PostgresServer postgres)
 {
     private const string ExtensionsAiSource = "Experimental.Microsoft.Extensions.AI";
 
-    [Fact]
-    public async Task ATurnsModelCallsAndWorkAreInTheTraceOfTheRequestThatStartedIt()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ATurnsModelCallsAndWorkAreInTheTraceOfTheRequestThatStartedIt(StoreProvider provider)
     {
         var spans = new Spans();
         using var open = new OpenSpans();
-        await using var api = new ApiFactory()
+        await using var api = await new ApiFactory()
             .WithSetting("Chat:RecoveryInterval", "01:00:00")
             .WithSetting("Chat:HeartbeatInterval", "01:00:00")
-            .WithServices(services => services.AddOpenTelemetry().WithTracing(tracing => tracing.AddInMemoryExporter(spans)));
+            .WithServices(services => services.AddOpenTelemetry().WithTracing(tracing => tracing.AddInMemoryExporter(spans)))
+            .OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 

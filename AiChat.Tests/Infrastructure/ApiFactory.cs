@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -41,6 +42,14 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
     }
 
     public ApiFactory WithPostgres(string connectionString) => WithSetting($"ConnectionStrings:{ResourceNames.AiChatDb}", connectionString);
+
+    /// <summary>This API on the given store: a new Postgres database, or (the default) SQLite in its data folder.</summary>
+    public async Task<ApiFactory> OnAsync(StoreProvider provider, PostgresServer postgres) =>
+        provider == StoreProvider.Postgres ? WithPostgres(await postgres.CreateDatabaseAsync()) : this;
+
+    /// <summary>This API on the Postgres database given, or on SQLite when none is (to restart an API on the same store).</summary>
+    public ApiFactory OnStore(string? postgresConnectionString) =>
+        postgresConnectionString is null ? this : WithPostgres(postgresConnectionString);
 
     public ApiFactory WithEndpoints(Action<IEndpointRouteBuilder> map)
     {
