@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -10,12 +11,13 @@ namespace AiChat.Tests.Auth;
 
 /// <summary>The account itself: profile, health, export, deletion, admin listing, and all-or-nothing provisioning.</summary>
 [Trait("Category", "Auth")]
-public sealed class AccountTests
+public sealed class AccountTests(PostgresServer postgres)
 {
-    [Fact]
-    public async Task TheProfileCanBeReadAndRenamed()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheProfileCanBeReadAndRenamed(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: "Ana");
 
@@ -27,14 +29,25 @@ public sealed class AccountTests
         Assert.False(profile.TryGetProperty("password_hash", out _));
     }
 
-    [Theory]
-    [InlineData("", HttpStatusCode.UnprocessableEntity, "validation_failed")]
-    [InlineData("   ", HttpStatusCode.UnprocessableEntity, "validation_failed")]
-    [InlineData("bell\u0007", HttpStatusCode.BadRequest, "invalid_text")]
-    [InlineData("x101", HttpStatusCode.UnprocessableEntity, "validation_failed")]
-    public async Task AnInvalidNameIsRefusedAndChangesNothing(string name, HttpStatusCode status, string code)
+    public static TheoryData<StoreProvider, string, HttpStatusCode, string> InvalidNames()
     {
-        await using var api = new ApiFactory();
+        var data = new TheoryData<StoreProvider, string, HttpStatusCode, string>();
+        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
+        {
+            data.Add(provider, "", HttpStatusCode.UnprocessableEntity, "validation_failed");
+            data.Add(provider, "   ", HttpStatusCode.UnprocessableEntity, "validation_failed");
+            data.Add(provider, "bell\u0007", HttpStatusCode.BadRequest, "invalid_text");
+            data.Add(provider, "x101", HttpStatusCode.UnprocessableEntity, "validation_failed");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidNames))]
+    public async Task AnInvalidNameIsRefusedAndChangesNothing(StoreProvider provider, string name, HttpStatusCode status, string code)
+    {
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: "Ana");
 
@@ -45,10 +58,11 @@ public sealed class AccountTests
         Assert.Equal("Ana", profile.GetProperty("name").GetString());
     }
 
-    [Fact]
-    public async Task AccountEndpointsNeedAToken()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AccountEndpointsNeedAToken(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
 
         foreach (var path in new[] { "/api/v1/user/profile", "/api/v1/user/health", "/api/v1/user/export", "/api/v1/auth/me", "/api/v1/admin/users" })
@@ -57,10 +71,11 @@ public sealed class AccountTests
         }
     }
 
-    [Fact]
-    public async Task HealthReportsTheAccountsParts()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task HealthReportsTheAccountsParts(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -70,10 +85,11 @@ public sealed class AccountTests
         Assert.True(health.GetProperty("checks").GetProperty("profile").GetProperty("ok").GetBoolean());
     }
 
-    [Fact]
-    public async Task TheExportHoldsTheProfileAndNoSecret()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheExportHoldsTheProfileAndNoSecret(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: "Ana");
 
@@ -90,10 +106,11 @@ public sealed class AccountTests
         Assert.DoesNotContain("password", body, StringComparison.OrdinalIgnoreCase);
     }
 
-    [Fact]
-    public async Task DeletingTheAccountRemovesItsRowsAndEndsItsTokens()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task DeletingTheAccountRemovesItsRowsAndEndsItsTokens(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var email = Accounts.NewEmail();
         var pair = await client.RegisterAsync(email);
@@ -112,10 +129,11 @@ public sealed class AccountTests
         await client.RegisterAsync(email);
     }
 
-    [Fact]
-    public async Task AUserCallingAnAdminRouteIsForbidden()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AUserCallingAnAdminRouteIsForbidden(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -124,10 +142,11 @@ public sealed class AccountTests
         await ApiPipelineTests.AssertProblemAsync(response, HttpStatusCode.Forbidden, "forbidden");
     }
 
-    [Fact]
-    public async Task AnAdminPagesThroughAllAccounts()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AnAdminPagesThroughAllAccounts(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var admin = await client.RegisterAdminAsync(api);
         for (var i = 0; i < 4; i++)
@@ -152,11 +171,12 @@ public sealed class AccountTests
         await ApiPipelineTests.AssertProblemAsync(await client.GetWithTokenAsync("/api/v1/admin/users?after=bogus", admin.AccessToken), HttpStatusCode.UnprocessableEntity, "validation_failed");
     }
 
-    [Fact]
-    public async Task AFailedProvisioningStepLeavesNoAccountAndARetrySucceeds()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AFailedProvisioningStepLeavesNoAccountAndARetrySucceeds(StoreProvider provider)
     {
         var flaky = new FlakyComponent(failures: 1);
-        await using var api = new ApiFactory().WithServices(services => services.AddSingleton<IAccountComponent>(flaky));
+        await using var api = await new ApiFactory().WithServices(services => services.AddSingleton<IAccountComponent>(flaky)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var email = Accounts.NewEmail();
         var password = Accounts.NewPassword();

@@ -1,3 +1,4 @@
+using AiChat.Api.Data;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -11,7 +12,7 @@ namespace AiChat.Tests.Billing;
 
 /// <summary>Budgets through the API: what a user sees, what a user and an admin may change, and turns that must not overspend.</summary>
 [Trait("Category", "Billing")]
-public sealed class BudgetApiTests : IAsyncLifetime
+public sealed class BudgetApiTests(PostgresServer postgres) : IAsyncLifetime
 {
     private FakeOpenAi _llm = null!;
 
@@ -19,10 +20,11 @@ public sealed class BudgetApiTests : IAsyncLifetime
 
     public ValueTask DisposeAsync() => _llm.DisposeAsync();
 
-    [Fact]
-    public async Task ANewAccountHasTheDefaultGrantAndCanLowerItsOwnLimit()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ANewAccountHasTheDefaultGrantAndCanLowerItsOwnLimit(StoreProvider provider)
     {
-        await using var api = new ApiFactory().WithSetting("Billing:DefaultBudgetUsd", "5");
+        await using var api = await new ApiFactory().WithSetting("Billing:DefaultBudgetUsd", "5").OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -48,10 +50,11 @@ public sealed class BudgetApiTests : IAsyncLifetime
         Assert.Equal(5m, (await cleared.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("effective_limit_usd").GetDecimal());
     }
 
-    [Fact]
-    public async Task OnlyAnAdminGrantsBudgets()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task OnlyAnAdminGrantsBudgets(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var admin = await client.RegisterAdminAsync(api);
         var user = await client.RegisterAsync();
@@ -73,10 +76,11 @@ public sealed class BudgetApiTests : IAsyncLifetime
             HttpStatusCode.NotFound, "not_found");
     }
 
-    [Fact]
-    public async Task ATurnThatCannotAffordItsWorstCaseIsRefusedKeepsTheMessageAndChargesNothing()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ATurnThatCannotAffordItsWorstCaseIsRefusedKeepsTheMessageAndChargesNothing(StoreProvider provider)
     {
-        await using var api = PricedApi().WithSetting("Billing:DefaultBudgetUsd", "0.0001");
+        await using var api = await PricedApi().WithSetting("Billing:DefaultBudgetUsd", "0.0001").OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
@@ -91,34 +95,47 @@ public sealed class BudgetApiTests : IAsyncLifetime
         Assert.Equal(0, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM ledger_entries WHERE state <> 'released'"));
     }
 
-    [Fact]
-    public async Task TurnsStopWhenTheBudgetRunsOutAndNeverSpendPastIt()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TurnsStopWhenTheBudgetRunsOutAndNeverSpendPastIt(StoreProvider provider)
     {
         // The worst case reserved for one answer (the counted prompt + 300 output tokens at gpt-4o-mini prices) is about 0.0003 USD.
-        await using var api = PricedApi().WithSetting("Billing:DefaultBudgetUsd", "0.0015");
+        await using var api = await PricedApi().WithSetting("Billing:DefaultBudgetUsd", "0.0015").OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         await ChatTests.NameDefaultConversationAsync(client, pair.AccessToken); // the figures are the turns' own: no title call
         _llm.DefaultReply = FakeReply.Text("fine", promptTokens: 200, completionTokens: 300);
 
-        var outcomes = new List<HttpStatusCode>();
+        var outcomes = new List<HttpResponseMessage>();
         for (var i = 0; i < 12; i++)
         {
-            outcomes.Add((await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, $"message {i}")), TestContext.Current.CancellationToken)).StatusCode);
+            outcomes.Add(await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, $"message {i}")), TestContext.Current.CancellationToken));
         }
 
-        var admitted = outcomes.Count(s => s == HttpStatusCode.OK);
-        Assert.InRange(admitted, 3, 7);
-        Assert.All(outcomes.Skip(admitted), s => Assert.Equal(HttpStatusCode.PaymentRequired, s));
+        // Each answer settles at 0.00021 USD, and the reservation of the next must fit what is left: with the counted prompts
+        // of these turns, exactly six fit in 0.0015 USD (a seventh would reserve 0.00027 with 0.00024 left).
+        var admitted = outcomes.Count(r => r.StatusCode == HttpStatusCode.OK);
+        Assert.Equal(6, admitted);
+        Assert.All(outcomes.Take(admitted), r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var refusal = JsonDocument.Parse(await ApiPipelineTests.AssertProblemAsync(outcomes[admitted], HttpStatusCode.PaymentRequired, "budget_exceeded")).RootElement;
+        var cost = (200 * 0.15m + 300 * 0.60m) / 1_000_000m;
+        Assert.Equal(0.0015m - admitted * cost, refusal.GetProperty("remaining_usd").GetDecimal());
+        Assert.True(refusal.GetProperty("required_usd").GetDecimal() > refusal.GetProperty("remaining_usd").GetDecimal());
+        foreach (var refused in outcomes.Skip(admitted + 1))
+        {
+            await ApiPipelineTests.AssertProblemAsync(refused, HttpStatusCode.PaymentRequired, "budget_exceeded");
+        }
+
         var budget = await GetJsonAsync(client, "/api/v1/user/budget", pair.AccessToken);
-        Assert.True(budget.GetProperty("spent_usd").GetDecimal() <= 0.0015m);
-        Assert.Equal(admitted * (200 * 0.15m + 300 * 0.60m) / 1_000_000m, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Equal(admitted * cost, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Equal(0m, budget.GetProperty("reserved_usd").GetDecimal());
     }
 
-    [Fact]
-    public async Task UsageAndBudgetTravelWithTheTurnAndAddUpInTheReport()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task UsageAndBudgetTravelWithTheTurnAndAddUpInTheReport(StoreProvider provider)
     {
-        await using var api = PricedApi();
+        await using var api = await PricedApi().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         await ChatTests.NameDefaultConversationAsync(client, pair.AccessToken); // the figures are the turns' own: no title call
@@ -147,10 +164,11 @@ public sealed class BudgetApiTests : IAsyncLifetime
         await ApiPipelineTests.AssertProblemAsync(await client.GetWithTokenAsync("/api/v1/user/usage?from=2026-05-01T00:00:00Z&to=2026-04-01T00:00:00Z", pair.AccessToken), HttpStatusCode.UnprocessableEntity, "validation_failed");
     }
 
-    [Fact]
-    public async Task AModelWithoutAPriceIsRefusedNotBilledAtZero()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AModelWithoutAPriceIsRefusedNotBilledAtZero(StoreProvider provider)
     {
-        await using var api = PricedApi().WithSetting("Llm:Model", "mystery-model-9000");
+        await using var api = await PricedApi().WithSetting("Llm:Model", "mystery-model-9000").OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
