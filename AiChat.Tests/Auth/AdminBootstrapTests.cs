@@ -199,11 +199,12 @@ public sealed class AdminBootstrapTests(PostgresServer postgres)
         Assert.Equal((userId, "config"), (grant.GetProperty("user_id").GetGuid(), grant.GetProperty("via").GetString()));
     }
 
-    [Fact]
-    public async Task WithSupabaseAConfirmedEmailNotListedStaysAUser()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task WithSupabaseAConfirmedEmailNotListedStaysAUser(StoreProvider provider)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync();
-        await using var api = SupabaseApi(supabase).WithSetting("Auth:Admins:0", Accounts.NewEmail("boss"));
+        await using var api = await SupabaseApi(supabase).WithSetting("Auth:Admins:0", Accounts.NewEmail("boss")).OnAsync(provider, postgres);
         using var client = api.CreateClient();
 
         var pair = await client.RegisterAsync();

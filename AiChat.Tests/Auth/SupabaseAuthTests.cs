@@ -1,11 +1,16 @@
+using AiChat.Api.Data;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using AiChat.Api.Auth;
 using AiChat.Tests.Api;
 using AiChat.Tests.Fakes;
 using AiChat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -13,16 +18,28 @@ namespace AiChat.Tests.Auth;
 
 /// <summary>The Supabase provider end to end against a GoTrue contract fake (ES256/RS256 via JWKS, and legacy HS256).</summary>
 [Trait("Category", "Auth")]
-public sealed class SupabaseAuthTests
+public sealed class SupabaseAuthTests(PostgresServer postgres)
 {
+    public static TheoryData<StoreProvider, FakeSigning> Signings()
+    {
+        var data = new TheoryData<StoreProvider, FakeSigning>();
+        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
+        {
+            foreach (var signing in new[] { FakeSigning.ES256, FakeSigning.RS256, FakeSigning.HS256 })
+            {
+                data.Add(provider, signing);
+            }
+        }
+
+        return data;
+    }
+
     [Theory]
-    [InlineData(FakeSigning.ES256)]
-    [InlineData(FakeSigning.RS256)]
-    [InlineData(FakeSigning.HS256)]
-    public async Task RegisterLoginRefreshAndLogoutGoThroughSupabase(FakeSigning signing)
+    [MemberData(nameof(Signings))]
+    public async Task RegisterLoginRefreshAndLogoutGoThroughSupabase(StoreProvider provider, FakeSigning signing)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync(signing);
-        await using var api = ApiFor(supabase);
+        await using var api = await ApiFor(supabase).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var email = Accounts.NewEmail("ana");
         var password = Accounts.NewPassword();
@@ -49,11 +66,12 @@ public sealed class SupabaseAuthTests
         Assert.NotEmpty(supabase.ReceivedApiKeys);
     }
 
-    [Fact]
-    public async Task TheFirstAuthenticatedRequestOfAnUnknownSupabaseUserCreatesTheProfile()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheFirstAuthenticatedRequestOfAnUnknownSupabaseUserCreatesTheProfile(StoreProvider provider)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync();
-        await using var api = ApiFor(supabase);
+        await using var api = await ApiFor(supabase).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var userId = Guid.NewGuid();
         var token = LogSink.Secret(supabase.MintAccessToken(userId.ToString(), "first@example.com"));
@@ -66,11 +84,12 @@ public sealed class SupabaseAuthTests
         Assert.Equal(1, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM users"));
     }
 
-    [Fact]
-    public async Task SupabaseRefusalsBecomeOurProblemCodes()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task SupabaseRefusalsBecomeOurProblemCodes(StoreProvider provider)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync();
-        await using var api = ApiFor(supabase);
+        await using var api = await ApiFor(supabase).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var email = Accounts.NewEmail();
         var password = Accounts.NewPassword();
@@ -92,11 +111,12 @@ public sealed class SupabaseAuthTests
         Assert.Equal(1, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM users"));
     }
 
-    [Fact]
-    public async Task WithEmailConfirmationRegistrationIsAcceptedAndLoginWaitsForTheConfirmation()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task WithEmailConfirmationRegistrationIsAcceptedAndLoginWaitsForTheConfirmation(StoreProvider provider)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync(confirmEmail: true);
-        await using var api = ApiFor(supabase);
+        await using var api = await ApiFor(supabase).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var email = Accounts.NewEmail();
         var password = Accounts.NewPassword();
@@ -119,11 +139,12 @@ public sealed class SupabaseAuthTests
         Assert.Equal(1, await BuiltInAuthTests.CountAsync(api, "SELECT COUNT(*) FROM users"));
     }
 
-    [Fact]
-    public async Task SupabasesRateLimitIsATooManyRequestsProblem()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task SupabasesRateLimitIsATooManyRequestsProblem(StoreProvider provider)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync(rateLimit: 1);
-        await using var api = ApiFor(supabase);
+        await using var api = await ApiFor(supabase).OnAsync(provider, postgres);
         using var client = api.CreateClient();
 
         await client.RegisterAsync();
@@ -133,11 +154,14 @@ public sealed class SupabaseAuthTests
         Assert.NotNull(limited.Headers.RetryAfter);
     }
 
-    [Fact]
-    public async Task ARotatedSigningKeyIsFetchedWhenATokenNamesIt()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ARotatedSigningKeyIsFetchedWhenATokenNamesIt(StoreProvider provider)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync();
-        await using var api = ApiFor(supabase);
+        var clock = new ShiftedClock();
+        await using var api = await ApiFor(supabase).WithServices(services => services.AddSingleton(sp => new SupabaseJwks(
+            sp, sp.GetRequiredService<IOptions<SupabaseOptions>>(), clock, sp.GetRequiredService<ILogger<SupabaseJwks>>()))).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
         Assert.Equal(HttpStatusCode.OK, (await client.GetWithTokenAsync("/api/v1/auth/me", pair.AccessToken)).StatusCode);
@@ -147,37 +171,57 @@ public sealed class SupabaseAuthTests
         Assert.Equal(HttpStatusCode.OK, (await client.GetWithTokenAsync("/api/v1/auth/me", pair.AccessToken)).StatusCode);
         Assert.Equal(fetchesBefore, supabase.JwksRequests);
 
-        await Task.Delay(TimeSpan.FromSeconds(5.5), TestContext.Current.CancellationToken); // past the minimum interval between refetches
         supabase.RotateSigningKey();
         var fresh = LogSink.Secret(supabase.MintAccessToken(pair.UserId.ToString(), pair.User.GetProperty("email").GetString()!));
 
+        // Within the minimum interval between refetches an unknown key id fetches nothing (a flood of forged ids cannot
+        // hammer Supabase); once it has passed, the first token naming the new key fetches it once.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetWithTokenAsync("/api/v1/auth/me", fresh)).StatusCode);
+        Assert.Equal(fetchesBefore, supabase.JwksRequests);
+        clock.Advance(TimeSpan.FromSeconds(5.5));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetWithTokenAsync("/api/v1/auth/me", fresh)).StatusCode);
+        Assert.Equal(fetchesBefore + 1, supabase.JwksRequests);
         Assert.Equal(HttpStatusCode.OK, (await client.GetWithTokenAsync("/api/v1/auth/me", fresh)).StatusCode);
         Assert.Equal(fetchesBefore + 1, supabase.JwksRequests);
     }
 
-    public static TheoryData<FakeSigning, string> Attacks => new()
+    public static TheoryData<StoreProvider, FakeSigning, string> Attacks()
     {
-        { FakeSigning.ES256, "alg none" },
-        { FakeSigning.ES256, "signed by another key" },
-        { FakeSigning.ES256, "HS256 with the anon key as secret" },
-        { FakeSigning.ES256, "expired" },
-        { FakeSigning.ES256, "not yet valid" },
-        { FakeSigning.ES256, "wrong issuer" },
-        { FakeSigning.ES256, "wrong audience" },
-        { FakeSigning.ES256, "payload edited after signing" },
-        { FakeSigning.HS256, "signed by another key" },
-        { FakeSigning.HS256, "alg none" },
-        { FakeSigning.HS256, "expired" },
-        { FakeSigning.HS256, "wrong issuer" },
-        { FakeSigning.HS256, "payload edited after signing" },
-    };
+        var data = new TheoryData<StoreProvider, FakeSigning, string>();
+        foreach (var provider in new[] { StoreProvider.Sqlite, StoreProvider.Postgres })
+        {
+            foreach (var (signing, attack) in AttackList)
+            {
+                data.Add(provider, signing, attack);
+            }
+        }
+
+        return data;
+    }
+
+    private static readonly (FakeSigning Signing, string Attack)[] AttackList =
+    [
+        (FakeSigning.ES256, "alg none"),
+        (FakeSigning.ES256, "signed by another key"),
+        (FakeSigning.ES256, "HS256 with the anon key as secret"),
+        (FakeSigning.ES256, "expired"),
+        (FakeSigning.ES256, "not yet valid"),
+        (FakeSigning.ES256, "wrong issuer"),
+        (FakeSigning.ES256, "wrong audience"),
+        (FakeSigning.ES256, "payload edited after signing"),
+        (FakeSigning.HS256, "signed by another key"),
+        (FakeSigning.HS256, "alg none"),
+        (FakeSigning.HS256, "expired"),
+        (FakeSigning.HS256, "wrong issuer"),
+        (FakeSigning.HS256, "payload edited after signing"),
+    ];
 
     [Theory]
     [MemberData(nameof(Attacks))]
-    public async Task AForgedOrStaleSupabaseTokenIsRejected(FakeSigning signing, string attack)
+    public async Task AForgedOrStaleSupabaseTokenIsRejected(StoreProvider provider, FakeSigning signing, string attack)
     {
         await using var supabase = await FakeSupabaseAuth.StartAsync(signing);
-        await using var api = ApiFor(supabase);
+        await using var api = await ApiFor(supabase).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var victim = await client.RegisterAsync();
         var email = victim.User.GetProperty("email").GetString()!;
@@ -201,6 +245,16 @@ public sealed class SupabaseAuthTests
         var response = await client.GetWithTokenAsync("/api/v1/auth/me", LogSink.Secret(token));
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    /// <summary>The system clock moved on by hand: what the JWKS cache sees as "now", its timers untouched.</summary>
+    private sealed class ShiftedClock : TimeProvider
+    {
+        private TimeSpan _shift;
+
+        public void Advance(TimeSpan by) => _shift += by;
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + _shift;
     }
 
     private static ApiFactory ApiFor(FakeSupabaseAuth supabase)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using AiChat.Api.Auth;
+using AiChat.Api.Data;
 using AiChat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -11,37 +12,34 @@ namespace AiChat.Tests.Auth;
 
 /// <summary>Every forged, stale or misdirected access token is refused with 401 by the built-in provider.</summary>
 [Trait("Category", "Auth")]
-public sealed class TokenAttackTests : IAsyncLifetime
+public sealed class TokenAttackTests(PostgresServer postgres, ApisPerStore apis) : IClassFixture<ApisPerStore>, IDisposable
 {
-    private readonly ApiFactory _api = new();
+    private ApiFactory _api = null!;
     private HttpClient _client = null!;
     private TokenPair _victim = null!;
 
-    public static TheoryData<string> Attacks =>
+    public static TheoryData<StoreProvider, string> Attacks => TestStore.OnEachProvider(
     [
         "alg none", "signed by another key", "HS256 with the public key as secret", "expired", "not yet valid",
         "wrong issuer", "wrong audience", "payload edited after signing", "no expiry", "unknown session", "garbage",
-    ];
+    ]);
 
-    public async ValueTask InitializeAsync()
+    public void Dispose() => _client?.Dispose();
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheGenuineTokenIsAccepted(StoreProvider provider)
     {
-        _client = _api.CreateClient();
-        _victim = await _client.RegisterAsync();
-    }
-
-    public ValueTask DisposeAsync() => _api.DisposeAsync();
-
-    [Fact]
-    public async Task TheGenuineTokenIsAccepted()
-    {
+        await StartAsync(provider);
         Assert.Equal(HttpStatusCode.OK, (await _client.GetWithTokenAsync("/api/v1/auth/me", _victim.AccessToken)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _client.GetWithTokenAsync("/api/v1/auth/me", Forge(new()))).StatusCode);
     }
 
     [Theory]
     [MemberData(nameof(Attacks))]
-    public async Task AForgedOrStaleTokenIsRejected(string attack)
+    public async Task AForgedOrStaleTokenIsRejected(StoreProvider provider, string attack)
     {
+        await StartAsync(provider);
         var token = attack switch
         {
             "alg none" => Unsigned(),
@@ -63,14 +61,24 @@ public sealed class TokenAttackTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
-    [Fact]
-    public async Task TheTokenOfADeletedAccountIsRejected()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheTokenOfADeletedAccountIsRejected(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
         Assert.Equal(HttpStatusCode.NoContent, (await _client.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/user", pair.AccessToken)).StatusCode);
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await _client.GetWithTokenAsync("/api/v1/auth/me", pair.AccessToken)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await BuiltInAuthTests.RefreshAsync(_client, pair.RefreshToken)).StatusCode);
+    }
+
+    /// <summary>The class's API on the store, and a victim of this test's own.</summary>
+    private async Task StartAsync(StoreProvider provider)
+    {
+        _api = await apis.GetAsync(provider, postgres, () => new ApiFactory());
+        _client = _api.CreateClient();
+        _victim = await _client.RegisterAsync();
     }
 
     private SigningKeys Keys => _api.Services.GetRequiredService<SigningKeys>();
