@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AiChat.Api.Data;
 using AiChat.Tests.Api;
 using AiChat.Tests.Auth;
 using AiChat.Tests.Chat;
@@ -12,36 +13,47 @@ namespace AiChat.Tests.Billing;
 
 /// <summary>The full profile's billing: a LiteLLM user and virtual key per account, calls through LiteLLM with that key.</summary>
 [Trait("Category", "Billing")]
-public sealed class LiteLlmThroughApiTests : IAsyncLifetime
+public sealed class LiteLlmThroughApiTests(PostgresServer postgres) : IAsyncLifetime
 {
     private FakeLiteLlm _liteLlm = null!;
     private ApiFactory _api = null!;
     private HttpClient _client = null!;
 
-    public async ValueTask InitializeAsync()
-    {
+    public async ValueTask InitializeAsync() =>
         _liteLlm = await FakeLiteLlm.StartAsync(LogSink.Secret("sk-master-" + Guid.NewGuid().ToString("N")));
-        _api = new ApiFactory()
+
+    /// <summary>The API on the store, in front of the fake LiteLLM, with an admin.</summary>
+    private async Task StartAsync(StoreProvider provider)
+    {
+        _api = await new ApiFactory()
             .WithSetting("LiteLlm:BaseUrl", _liteLlm.Url.ToString())
             .WithSetting("LiteLlm:MasterKey", _liteLlm.MasterKey)
             .WithSetting("Llm:Endpoint", new Uri(_liteLlm.Url, "/v1").ToString())
             .WithSetting("Llm:Model", "gpt-4o-mini")
-            .WithSetting("Llm:MaxOutputTokens", "200");
+            .WithSetting("Llm:MaxOutputTokens", "200")
+            .OnAsync(provider, postgres);
         _client = _api.CreateClient();
         AdminToken = (await _client.RegisterAdminAsync(_api)).AccessToken;
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _api.DisposeAsync();
+        _client?.Dispose();
+        if (_api is not null)
+        {
+            await _api.DisposeAsync();
+        }
+
         await _liteLlm.DisposeAsync();
     }
 
     private string AdminToken { get; set; } = "";
 
-    [Fact]
-    public async Task EachAccountGetsALiteLlmUserWithItsBudgetAndAnEncryptedKeyThatNeverLeaves()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task EachAccountGetsALiteLlmUserWithItsBudgetAndAnEncryptedKeyThatNeverLeaves(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
 
         var user = _liteLlm.User(pair.UserId);
@@ -62,9 +74,11 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task TurnsGoThroughLiteLlmWithTheUsersOwnKey()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TurnsGoThroughLiteLlmWithTheUsersOwnKey(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
         await ChatTests.NameDefaultConversationAsync(_client, pair.AccessToken); // the turn's own call only: no title call
         var key = _liteLlm.Keys.Single(k => k.UserId == pair.UserId.ToString()).Raw;
@@ -78,9 +92,11 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         Assert.Equal($"Bearer {key}", call.Authorization);
     }
 
-    [Fact]
-    public async Task TheCostLiteLlmReportsIsWhatTheLedgerRecords()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheCostLiteLlmReportsIsWhatTheLedgerRecords(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
         await ChatTests.NameDefaultConversationAsync(_client, pair.AccessToken); // the turn's own cost only: no title call
         _liteLlm.PromptTokenPriceUsd = 0.000001m;
@@ -95,9 +111,11 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         Assert.Equal(0.00002m, budget.GetProperty("spent_usd").GetDecimal());
     }
 
-    [Fact]
-    public async Task APersonalLimitReachesLiteLlm()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task APersonalLimitReachesLiteLlm(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
 
         await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/user/budget", pair.AccessToken, new { personal_limit_usd = 4m });
@@ -105,9 +123,11 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         Assert.Equal(4m, _liteLlm.User(pair.UserId)!.MaxBudget);
     }
 
-    [Fact]
-    public async Task AGrantChangeReachesLiteLlm()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AGrantChangeReachesLiteLlm(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
 
         var granted = await _client.SendWithTokenAsync(HttpMethod.Put, $"/api/v1/admin/users/{pair.UserId}/budget", AdminToken, new { max_budget_usd = 25m, duration = "1w" });
@@ -116,11 +136,16 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         Assert.Equal((25m, "7d"), (_liteLlm.User(pair.UserId)!.MaxBudget, _liteLlm.User(pair.UserId)!.BudgetDuration));
     }
 
-    [Theory]
-    [InlineData(429)]
-    [InlineData(400)]
-    public async Task LiteLlmsBudgetRefusalIsOurPaymentRequiredAndChargesNothing(int status)
+    public static TheoryData<StoreProvider, int> BudgetRefusals() => new()
     {
+        { StoreProvider.Sqlite, 429 }, { StoreProvider.Sqlite, 400 }, { StoreProvider.Postgres, 429 }, { StoreProvider.Postgres, 400 },
+    };
+
+    [Theory]
+    [MemberData(nameof(BudgetRefusals))]
+    public async Task LiteLlmsBudgetRefusalIsOurPaymentRequiredAndChargesNothing(StoreProvider provider, int status)
+    {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
         _liteLlm.BudgetErrorStatus = status;
         _liteLlm.SetSpend(pair.UserId, 10m);
@@ -133,9 +158,11 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         Assert.Equal(0m, budget.GetProperty("reserved_usd").GetDecimal());
     }
 
-    [Fact]
-    public async Task WhenLiteLlmFailsDuringProvisioningNoAccountIsLeftAndARetrySucceeds()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task WhenLiteLlmFailsDuringProvisioningNoAccountIsLeftAndARetrySucceeds(StoreProvider provider)
     {
+        await StartAsync(provider);
         _liteLlm.FailNext(500, "internal_server_error");
         var email = Accounts.NewEmail();
 
@@ -148,9 +175,11 @@ public sealed class LiteLlmThroughApiTests : IAsyncLifetime
         Assert.Equal(2, _liteLlm.Users.Count);
     }
 
-    [Fact]
-    public async Task DeletingTheAccountDeletesItsLiteLlmUserAndKey()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task DeletingTheAccountDeletesItsLiteLlmUserAndKey(StoreProvider provider)
     {
+        await StartAsync(provider);
         var pair = await _client.RegisterAsync();
 
         Assert.Equal(HttpStatusCode.NoContent, (await _client.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/user", pair.AccessToken)).StatusCode);
