@@ -25,7 +25,7 @@ public sealed class TurnTraceTests(PostgresServer postgres)
     public async Task ATurnsModelCallsAndWorkAreInTheTraceOfTheRequestThatStartedIt(StoreProvider provider)
     {
         var spans = new Spans();
-        using var open = new OpenSpans();
+        using var open = new OpenSpans(spans);
         await using var api = await new ApiFactory()
             .WithSetting("Chat:RecoveryInterval", "01:00:00")
             .WithSetting("Chat:HeartbeatInterval", "01:00:00")
@@ -72,10 +72,10 @@ public sealed class TurnTraceTests(PostgresServer postgres)
                 return (server, turn, all);
             }
 
-            Assert.True(DateTime.UtcNow < deadline,
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero && await spans.EndedAsync(left),
                 $"the turn's spans did not all end in time: server span {(server is null ? "missing" : "seen")}, still open: [{string.Join(", ", open.Names)}], ended:\n"
                 + string.Join("\n", all.Select(Line)));
-            await Task.Delay(50, TestContext.Current.CancellationToken);
         }
     }
 
@@ -111,6 +111,12 @@ public sealed class TurnTraceTests(PostgresServer postgres)
     private sealed class Spans : Collection<Activity>
     {
         private readonly Lock _lock = new();
+        private readonly SemaphoreSlim _ended = new(0);
+
+        /// <summary>Waits until a span ends or is exported: false when none did in time.</summary>
+        public Task<bool> EndedAsync(TimeSpan timeout) => _ended.WaitAsync(timeout, TestContext.Current.CancellationToken);
+
+        public void Ended() => _ended.Release();
 
         public Activity[] Snapshot()
         {
@@ -126,6 +132,8 @@ public sealed class TurnTraceTests(PostgresServer postgres)
             {
                 base.InsertItem(index, item);
             }
+
+            Ended();
         }
     }
 
@@ -135,7 +143,7 @@ public sealed class TurnTraceTests(PostgresServer postgres)
         private readonly ConcurrentDictionary<Activity, byte> _open = new();
         private readonly ActivityListener _listener;
 
-        public OpenSpans()
+        public OpenSpans(Spans spans)
         {
             _listener = new ActivityListener
             {
@@ -143,7 +151,11 @@ public sealed class TurnTraceTests(PostgresServer postgres)
                 // Only watches: whether a span is recorded is the API's tracer's choice.
                 Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.None,
                 ActivityStarted = activity => _open.TryAdd(activity, 0),
-                ActivityStopped = activity => _open.TryRemove(activity, out _),
+                ActivityStopped = activity =>
+                {
+                    _open.TryRemove(activity, out _);
+                    spans.Ended();
+                },
             };
             ActivitySource.AddActivityListener(_listener);
         }
