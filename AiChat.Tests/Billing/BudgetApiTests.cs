@@ -33,7 +33,7 @@ public sealed class BudgetApiTests(PostgresServer postgres) : IAsyncLifetime
         Assert.Equal(5m, budget.GetProperty("remaining_usd").GetDecimal());
         Assert.Equal(JsonValueKind.Null, budget.GetProperty("personal_limit_usd").ValueKind);
         Assert.Equal("1mo", budget.GetProperty("duration").GetString());
-        Assert.True(budget.GetProperty("resets_at").GetDateTimeOffset() > budget.GetProperty("period_start").GetDateTimeOffset());
+        Assert.Equal(budget.GetProperty("period_start").GetDateTimeOffset().AddMonths(1), budget.GetProperty("resets_at").GetDateTimeOffset());
 
         var lowered = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/user/budget", pair.AccessToken, new { personal_limit_usd = 2.5m });
         Assert.Equal(HttpStatusCode.OK, lowered.StatusCode);
