@@ -8,7 +8,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace AiChat.Tests.Api;
 
-/// <summary>Every error the API returns is an RFC 9457 problem with a stable code, and none shows internals.</summary>
+/// <summary>
+/// Every error the API returns is an RFC 9457 problem with a stable code, and none shows internals. On one store: the
+/// pipeline is exercised with test endpoints that read and write nothing.
+/// </summary>
 public sealed class ApiPipelineTests : IAsyncLifetime
 {
     private readonly ApiFactory _factory = new ApiFactory().WithEndpoints(endpoints =>

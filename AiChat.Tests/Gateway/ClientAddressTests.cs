@@ -84,6 +84,7 @@ public sealed class ClientAddressTests(PostgresServer postgres)
         Assert.Equal(HttpStatusCode.Unauthorized, secondClient.StatusCode);
     }
 
+    // This and the next read no store: a test endpoint echoes what the API saw of the client.
     [Fact]
     public async Task TheApiSeesTheAddressTheGatewaySawAndNoneOfTheClientsClaims()
     {

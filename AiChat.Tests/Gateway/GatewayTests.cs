@@ -8,7 +8,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace AiChat.Tests.Gateway;
 
-/// <summary>The embedded system end to end: API and gateway as real servers on loopback, real HTTP between them.</summary>
+/// <summary>
+/// The embedded system end to end: API and gateway as real servers on loopback, real HTTP between them. On one store:
+/// these exercise the gateway with test endpoints, and none of them reads or writes the store.
+/// </summary>
 [Trait("Category", "EndToEnd")]
 public sealed class GatewayTests : IAsyncLifetime
 {

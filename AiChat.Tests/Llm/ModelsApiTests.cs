@@ -75,6 +75,7 @@ public sealed class ModelsApiTests(PostgresServer postgres)
         Assert.Equal(32_000, status.GetProperty("context").GetProperty("window").GetInt32());
     }
 
+    // This and the next two read no store: a refused request, the OpenAPI document, options validated at start.
     [Fact]
     public async Task TheCatalogueNeedsAToken()
     {

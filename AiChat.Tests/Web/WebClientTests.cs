@@ -325,6 +325,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         web.AssertNoErrors();
     }
 
+    // This and the next check the page's language and layout, which no store changes: SQLite only, to keep browser time down.
     [Fact]
     public async Task TheClientSpeaksRussianToARussianBrowserAndCanSwitchToEnglish()
     {
