@@ -1,0 +1,51 @@
+using System.Globalization;
+
+namespace AiChat.Benchmarks;
+
+/// <summary>How long the soak runs, on which store, with how many users, and the resident-memory bounds it checks.</summary>
+public sealed record SoakOptions
+{
+    public TimeSpan Duration { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary><c>sqlite</c> or <c>postgres</c> (a throwaway database on <see cref="PostgresAdmin"/>'s server).</summary>
+    public string Store { get; init; } = "sqlite";
+
+    public int Users { get; init; } = 8;
+
+    /// <summary>How long the end waits for every turn to end once the load has stopped.</summary>
+    public TimeSpan DrainDeadline { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Peak resident memory the API may reach under the soak (measured: about 250 MB after 10 minutes).</summary>
+    public long ApiMemoryBoundBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>Peak resident memory the gateway may reach under the soak (measured: about 130 MB).</summary>
+    public long GatewayMemoryBoundBytes { get; init; } = 256L * 1024 * 1024;
+
+    public bool KeepLogs { get; init; }
+
+    public string? PostgresAdmin { get; init; } = new BenchmarkOptions().PostgresAdmin;
+
+    public static SoakOptions Parse(string[] args)
+    {
+        var options = new SoakOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            options = args[i] switch
+            {
+                "--minutes" => options with { Duration = TimeSpan.FromMinutes(Number(args, ++i)) },
+                "--seconds" => options with { Duration = TimeSpan.FromSeconds(Number(args, ++i)) },
+                "--users" => options with { Users = Number(args, ++i) },
+                "--store" when i + 1 < args.Length && args[i + 1] is "sqlite" or "postgres" => options with { Store = args[++i] },
+                "--keep-logs" => options with { KeepLogs = true },
+                _ => throw new ArgumentException($"Unknown soak argument '{args[i]}'. Use --minutes N | --seconds N, --store sqlite|postgres, --users N, --keep-logs."),
+            };
+        }
+
+        return options;
+    }
+
+    private static int Number(string[] args, int i) =>
+        i < args.Length && int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new ArgumentException($"{args[i - 1]} takes a positive number.");
+}
