@@ -101,7 +101,7 @@ public static class Soak
         SoakCheck[] checks =
         [
             await audit.LostMessagesAsync(record, users),
-            await audit.LedgerAsync(),
+            await audit.LedgerAsync(users),
             await audit.ReservationsAsync(),
             running,
             memory.Check(options),

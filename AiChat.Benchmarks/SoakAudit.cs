@@ -64,10 +64,13 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
     }
 
     /// <summary>
-    /// Each turn's settled charges equal the usage stored on its answer (cost and tokens), every charge is its tokens at
-    /// the model's price (capped at its reservation), and every ledger entry belongs to a turn.
+    /// The ledger balances three ways. Every settled charge is its recorded tokens at the model's price (capped at its
+    /// reservation) and belongs to a turn; each user's spent and usage, over HTTP, are the sum of their settled charges;
+    /// and each turn's charges equal the usage stored on its answer — except a turn cut off after its model had begun
+    /// (a cancel, a dropped or malformed stream), whose partial charge the answer does not record today: those are
+    /// counted and shown, not failed (see the README's soak section).
     /// </summary>
-    public async Task<SoakCheck> LedgerAsync()
+    public async Task<SoakCheck> LedgerAsync(IEnumerable<SoakUser> users)
     {
         await using var connection = await system.Db.OpenAsync();
         var turns = (await connection.QueryAsync<TurnUsage>(
@@ -79,14 +82,15 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
                 (SELECT CAST(SUM(l.completion_tokens) AS BIGINT) FROM ledger_entries l WHERE l.turn_id = t.id AND l.state = 'settled') AS ChargedCompletion
             FROM turns t LEFT JOIN messages m ON m.id = t.assistant_message_id
             """)).AsList();
-        var unbalanced = turns.Where(t => (t.Charged ?? 0) != (t.RecordedCost ?? 0) || (t.ChargedPrompt ?? 0) != (t.RecordedPrompt ?? 0) || (t.ChargedCompletion ?? 0) != (t.RecordedCompletion ?? 0))
+        var unbalanced = turns.Where(t => !t.Balanced && !t.CutOffUnrecorded)
             .Select(t => Invariant($"a {t.Status} turn ({t.ErrorCode ?? "no error"}) charged {t.Charged ?? 0} nano-USD for {t.ChargedPrompt ?? 0}+{t.ChargedCompletion ?? 0} tokens, its answer records {t.RecordedCost?.ToString(CultureInfo.InvariantCulture) ?? "none"} for {t.RecordedPrompt ?? 0}+{t.RecordedCompletion ?? 0}"))
             .ToList();
+        var cutOff = turns.Where(t => !t.Balanced && t.CutOffUnrecorded).ToList();
 
         var prices = new PriceTable(Options.Create(new BillingOptions()));
         var charges = (await connection.QueryAsync<Charge>(
             """
-            SELECT model AS Model, CAST(amount_nanousd AS BIGINT) AS Amount, CAST(reserved_nanousd AS BIGINT) AS Reserved,
+            SELECT user_id AS UserId, model AS Model, CAST(amount_nanousd AS BIGINT) AS Amount, CAST(reserved_nanousd AS BIGINT) AS Reserved,
                 CAST(prompt_tokens AS BIGINT) AS Prompt, CAST(completion_tokens AS BIGINT) AS Completion
             FROM ledger_entries WHERE state = 'settled'
             """)).AsList();
@@ -95,9 +99,26 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
             .ToList();
         var orphans = await connection.ExecuteScalarAsync<long>(
             "SELECT COUNT(*) FROM ledger_entries l WHERE l.turn_id IS NULL OR NOT EXISTS (SELECT 1 FROM turns t WHERE t.id = l.turn_id)");
-        var problems = unbalanced.Concat(mispriced).Concat(orphans > 0 ? [Invariant($"{orphans} ledger entries belong to no turn")] : []).ToList();
+
+        // What each user is told over HTTP: spent and usage are the settled charges, nothing is reserved.
+        var misreported = new List<string>();
+        foreach (var user in users.Select(u => u.User))
+        {
+            var settled = charges.Where(c => c.UserId == user.Id).ToList();
+            var spent = PriceTable.ToUsd(settled.Sum(c => c.Amount));
+            var budget = await Http.GetJsonAsync(http, system.Gateway.Address, "/api/v1/user/budget", user.Token);
+            var usage = (await Http.GetJsonAsync(http, system.Gateway.Address, "/api/v1/user/usage?group_by=model", user.Token)).GetProperty("totals");
+            if (budget.GetProperty("spent_usd").GetDecimal() != spent || budget.GetProperty("reserved_usd").GetDecimal() != 0
+                || usage.GetProperty("cost_usd").GetDecimal() != spent || usage.GetProperty("calls").GetInt64() != settled.Count
+                || usage.GetProperty("prompt_tokens").GetInt64() != settled.Sum(c => c.Prompt) || usage.GetProperty("completion_tokens").GetInt64() != settled.Sum(c => c.Completion))
+            {
+                misreported.Add(Invariant($"user {user.Id}: budget {budget.GetRawText()}, usage {usage.GetRawText()}, settled {spent} USD in {settled.Count} charges"));
+            }
+        }
+
+        var problems = unbalanced.Concat(mispriced).Concat(misreported).Concat(orphans > 0 ? [Invariant($"{orphans} ledger entries belong to no turn")] : []).ToList();
         return new SoakCheck(SoakCheck.BalancedLedger, problems.Count == 0, Invariant(
-            $"{charges.Count:#,0} settled charges, {PriceTable.ToUsd(charges.Sum(c => c.Amount)):0.######} USD in all, against the usage recorded on {turns.Count:#,0} turns' answers: {unbalanced.Count} turns unbalanced, {mispriced.Count} charges not their tokens' price, {orphans} entries without a turn{Examples(problems)}"));
+            $"{charges.Count:#,0} settled charges, {PriceTable.ToUsd(charges.Sum(c => c.Amount)):0.######} USD: {mispriced.Count} not their tokens' price, {orphans} without a turn; {misreported.Count} of {users.Count()} users told another spent, reserved or usage over HTTP; {unbalanced.Count} of {turns.Count:#,0} turns whose charges differ from their answer's usage{Examples(problems)}. Not failed: {cutOff.Count} turns cut off mid-answer ({string.Join(", ", cutOff.GroupBy(t => t.ErrorCode).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} ×{g.Count()}"))}) were charged {cutOff.Sum(t => t.Charged ?? 0):#,0} nano-USD for their partial output, which their answers do not record"));
     }
 
     public async Task<SoakCheck> ReservationsAsync()
@@ -169,10 +190,17 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
         public long? ChargedPrompt { get; set; }
 
         public long? ChargedCompletion { get; set; }
+
+        public bool Balanced => (Charged ?? 0) == (RecordedCost ?? 0) && (ChargedPrompt ?? 0) == (RecordedPrompt ?? 0) && (ChargedCompletion ?? 0) == (RecordedCompletion ?? 0);
+
+        /// <summary>Failed or cancelled, charged, and no usage on the answer: the partial charge of a call cut off after its output began.</summary>
+        public bool CutOffUnrecorded => Status != "completed" && Charged > 0 && RecordedCost is null && RecordedPrompt is null;
     }
 
     private sealed class Charge
     {
+        public Guid UserId { get; set; }
+
         public string Model { get; set; } = "";
 
         public long Amount { get; set; }
