@@ -86,17 +86,25 @@ public static class Soak
         }
 
         var memory = new PeakMemory(system.Api, system.Gateway);
-        using var stop = new CancellationTokenSource(options.Duration);
+        using var stop = new CancellationTokenSource();
         var started = Stopwatch.GetTimestamp();
         var sampling = memory.SampleAsync(stop.Token);
-        await Task.WhenAll(users.Select(user => Task.Run(() => user.RunAsync(stop.Token))));
+        var load = Task.WhenAll(users.Select(user => Task.Run(() => user.RunAsync(stop.Token))));
+        await Task.Delay(options.Duration);
+        while (Stopwatch.GetElapsedTime(started) < options.Duration + options.MaxExtension && (await FaultsAsync(http, stub)).Calls < options.MinLlmCalls)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+        }
+
+        await stop.CancelAsync();
+        await load;
         var ran = Stopwatch.GetElapsedTime(started);
         await sampling;
 
         var audit = new SoakAudit(system, http);
         var running = await audit.RunningTurnsAsync(options.DrainDeadline);
         memory.Sample();
-        var faults = await http.GetFromJsonAsync<StubFaultCounts>(new Uri(stub.Address, "/faults")) ?? throw new InvalidOperationException("The stub did not count its faults.");
+        var faults = await FaultsAsync(http, stub);
         var injected = faults.Injected.Values.Sum();
         SoakCheck[] checks =
         [
@@ -112,7 +120,7 @@ public static class Soak
                 Invariant($"{injected} of {faults.Calls:#,0} LLM calls ({(faults.Calls == 0 ? 0 : 100.0 * injected / faults.Calls):0.0} %), one call in {StubServer.FaultEvery}")),
         ];
 
-        summary.AppendLine(Invariant($"AiChat soak — {system.Store}, {ran.TotalSeconds:0} s, {options.Users} users, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Builds.Configuration}"));
+        summary.AppendLine(Invariant($"AiChat soak — {system.Store}, {ran.TotalSeconds:0} s, {options.Users} users, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, commit {Benchmark.Commit()}, {Builds.Configuration}"));
         AppendRequests(summary, record, ran);
         summary.AppendLine().AppendLine("| fault injected by the stub LLM | count |").AppendLine("|---|---:|");
         foreach (var kind in StubFaults.Kinds)
@@ -135,6 +143,9 @@ public static class Soak
 
         return checks.All(c => c.Passed);
     }
+
+    private static async Task<StubFaultCounts> FaultsAsync(HttpClient http, ServiceProcess stub) =>
+        await http.GetFromJsonAsync<StubFaultCounts>(new Uri(stub.Address, "/faults")) ?? throw new InvalidOperationException("The stub did not count its faults.");
 
     private static void AppendRequests(StringBuilder summary, SoakRecord record, TimeSpan ran)
     {

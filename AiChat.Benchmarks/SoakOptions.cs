@@ -12,6 +12,14 @@ public sealed record SoakOptions
 
     public int Users { get; init; } = 8;
 
+    /// <summary>
+    /// LLM calls the load makes at least: past <see cref="Duration"/> it goes on until the stub has had this many (for at
+    /// most <see cref="MaxExtension"/>), so a short run on a busy machine still meets every kind of fault.
+    /// </summary>
+    public int MinLlmCalls { get; init; }
+
+    public TimeSpan MaxExtension { get; init; } = TimeSpan.FromMinutes(2);
+
     /// <summary>How long the end waits for every turn to end once the load has stopped.</summary>
     public TimeSpan DrainDeadline { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -35,9 +43,10 @@ public sealed record SoakOptions
                 "--minutes" => options with { Duration = TimeSpan.FromMinutes(Number(args, ++i)) },
                 "--seconds" => options with { Duration = TimeSpan.FromSeconds(Number(args, ++i)) },
                 "--users" => options with { Users = Number(args, ++i) },
+                "--min-llm-calls" => options with { MinLlmCalls = Number(args, ++i) },
                 "--store" when i + 1 < args.Length && args[i + 1] is "sqlite" or "postgres" => options with { Store = args[++i] },
                 "--keep-logs" => options with { KeepLogs = true },
-                _ => throw new ArgumentException($"Unknown soak argument '{args[i]}'. Use --minutes N | --seconds N, --store sqlite|postgres, --users N, --keep-logs."),
+                _ => throw new ArgumentException($"Unknown soak argument '{args[i]}'. Use --minutes N | --seconds N, --store sqlite|postgres, --users N, --min-llm-calls N, --keep-logs."),
             };
         }
 
