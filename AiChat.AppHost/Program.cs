@@ -31,6 +31,17 @@ if (profile == AiChatProfile.Embedded && givenPostgres)
     api.WithEnvironment($"ConnectionStrings__{ResourceNames.AiChatDb}", builder.AddParameter("postgres", secret: true));
 }
 
+// Secrets every instance on a shared (Postgres) store must agree on: generated once and kept (user secrets), so each
+// replica signs and accepts the same tokens and issues the same metered-LLM keys. On SQLite alone, the data folder's.
+var internalSecret = profile == AiChatProfile.Full || givenPostgres
+    ? builder.AddParameter("internal-llm-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true)
+    : null;
+if (internalSecret is not null)
+{
+    api.WithEnvironment("InternalLlm__Secret", internalSecret)
+        .WithEnvironment("Auth__SigningKeySecret", builder.AddParameter("token-signing-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true));
+}
+
 // Identity: Supabase Auth when its URL is given, else the API's built-in accounts (either profile)
 if (!string.IsNullOrWhiteSpace(builder.Configuration["Parameters:supabase-url"]))
 {
@@ -41,7 +52,6 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["Parameters:supabase-url"])
 // Infrastructure (full profile only: nothing here starts a container in the embedded profile)
 if (profile == AiChatProfile.Full)
 {
-    var internalSecret = builder.AddParameter("internal-llm-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
     var liteLlmMasterKey = builder.AddParameter("litellm-master-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
     var liteLlmSaltKey = builder.AddParameter("litellm-salt-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
     var providerApiKey = builder.AddParameter("openai-api-key", secret: true);
@@ -56,14 +66,13 @@ if (profile == AiChatProfile.Full)
         .WithEnvironment("LiteLlm__MasterKey", Extensions.LiteLlmMasterKey(liteLlmMasterKey))
         .WithEnvironment("LiteLlm__BaseUrl", liteLlm.GetEndpoint("http"))
         .WithEnvironment("Llm__Endpoint", ReferenceExpression.Create($"{liteLlm.GetEndpoint("http")}/v1"))
-        .WithEnvironment("InternalLlm__Secret", internalSecret)
         .WithEnvironment("Agents__Runtime", agentRuntime);
 
     if (agentRuntime.Equals("Letta", StringComparison.OrdinalIgnoreCase))
     {
         var lettaPassword = builder.AddParameter("letta-password", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
         var lettaDb = postgres.AddDatabase(ResourceNames.LettaDb, "letta");
-        var letta = builder.AddLetta(lettaDb, api, lettaPassword, internalSecret);
+        var letta = builder.AddLetta(lettaDb, api, lettaPassword, internalSecret!);
 
         api.WithReference(letta.GetEndpoint("http")).WaitFor(letta)
             .WithEnvironment("Letta__Password", lettaPassword)

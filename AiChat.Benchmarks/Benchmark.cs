@@ -441,7 +441,7 @@ public sealed class Benchmark : IAsyncDisposable
             + (_options.Smoke ? " — SMOKE MODE: tiny sizes, the figures mean nothing" : "");
     }
 
-    private static string Commit()
+    internal static string Commit()
     {
         static string? Git(params string[] arguments)
         {

@@ -26,7 +26,8 @@ public static class GatewayExtensions
     /// <summary>
     /// The web client from wwwroot, <c>/api/**</c>, <c>/v1/**</c> (OpenAI-compatible), <c>/mcp</c>, <c>/health</c> and <c>/openapi/**</c> proxied to the API
     /// (SSE-safe: YARP streams responses unbuffered), and <c>/internal/**</c> never forwarded. Every response carries the
-    /// security headers and, for an allowed frontend, the CORS headers — the gateway's own problems included.
+    /// security headers and, for an allowed frontend, the CORS headers — the gateway's own problems included. A request
+    /// that never reached an API instance is retried on another (<see cref="ReplicaRetry"/>).
     /// </summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
@@ -42,7 +43,14 @@ public static class GatewayExtensions
         app.UseDefaultFiles();
         app.UseStaticFiles();
 
-        app.MapReverseProxy();
+        // YARP's default pipeline, behind a retry of what never reached an instance.
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.UseRetryOfUnreachedRequests();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
         app.MapFallbackToFile("index.html");
         return app;
     }

@@ -15,6 +15,12 @@ public sealed class AuthOptions
     /// <summary>The ES256 signing key as PKCS#8 PEM, for several instances sharing one key; else a key file in the data folder.</summary>
     public string? SigningKeyPem { get; set; }
 
+    /// <summary>
+    /// A secret the ES256 key is derived from (HKDF-SHA256), for replicas given one generated secret (the AppHost's
+    /// <c>token-signing-secret</c>); <see cref="SigningKeyPem"/> wins when both are set.
+    /// </summary>
+    public string? SigningKeySecret { get; set; }
+
     /// <summary>With Supabase only: emails that get the admin role once Supabase shows them confirmed. Built-in accounts ignore it (see <c>grant-admin</c>).</summary>
     public string[] Admins { get; set; } = [];
 

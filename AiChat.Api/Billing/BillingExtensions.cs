@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.Extensions.Options;
 
 namespace AiChat.Api.Billing;
 
@@ -16,10 +18,11 @@ public static class BillingExtensions
         var liteLlm = builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>() ?? new LiteLlmOptions();
         if (liteLlm.Enabled)
         {
-            var directory = Data.DataFolder.Resolve(builder.Configuration, builder.Environment);
-            builder.Services.AddDataProtection()
-                .SetApplicationName("AiChat")
-                .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(directory, "keys", "data-protection")));
+            // The key ring lives in the store: replicas on one Postgres share it (keys once kept in the data folder are copied in).
+            var legacyFolder = Path.Combine(Data.DataFolder.Resolve(builder.Configuration, builder.Environment), "keys", "data-protection");
+            builder.Services.AddDataProtection().SetApplicationName("AiChat");
+            builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(services => new ConfigureOptions<KeyManagementOptions>(options =>
+                options.XmlRepository = new Data.StoredDataProtectionKeys(services.GetRequiredService<Data.AiChatDb>(), legacyFolder, TimeProvider.System)));
             builder.Services.AddSingleton<LiteLlmKeyStore>();
             builder.Services.AddSingleton<IBudgetSync, LiteLlmBudgetSync>();
         }

@@ -145,6 +145,19 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
             "UPDATE ledger_entries SET state = 'released', amount_nanousd = 0, expires_at = NULL WHERE id = @reservationId AND state = 'held'", new { reservationId }));
     }
 
+    /// <summary>
+    /// Releases every hold a turn still has: for a turn lost with its instance, whose calls nobody will settle, so the
+    /// user's budget is whole again now rather than when the holds expire (<see cref="BillingOptions.ReservationTtl"/>).
+    /// </summary>
+    public async Task<int> ReleaseTurnAsync(Guid userId, Guid turnId, CancellationToken cancellationToken)
+    {
+        // By user and state first: the (user_id, state, created_at) index finds the few holds; no index on turn_id needed.
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE ledger_entries SET state = 'released', amount_nanousd = 0, expires_at = NULL WHERE user_id = @userId AND state = 'held' AND turn_id = @turnId",
+            new { userId, turnId }, cancellationToken: cancellationToken));
+    }
+
     public async Task<bool> SetPersonalLimitAsync(Guid userId, long? limit, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);

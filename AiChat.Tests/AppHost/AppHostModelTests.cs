@@ -153,6 +153,7 @@ public sealed class AppHostModelTests
         Assert.Equal("{litellm.bindings.http.url}", environment["LiteLlm__BaseUrl"]);
         Assert.Equal("{litellm.bindings.http.url}/v1", environment["Llm__Endpoint"]);
         Assert.Equal("{internal-llm-secret.value}", environment["InternalLlm__Secret"]);
+        Assert.Equal("{token-signing-secret.value}", environment["Auth__SigningKeySecret"]);
         Assert.Equal("{letta-password.value}", environment["Letta__Password"]);
         Assert.Equal("http://host.docker.internal:{api.bindings.http.port}/internal/llm/v1", environment["Letta__LlmBaseUrl"]);
         Assert.Equal("Letta", environment["Agents__Runtime"]);
@@ -197,11 +198,26 @@ public sealed class AppHostModelTests
 
         var api = Resource<ProjectResource>(builder, ResourceNames.Api);
         Assert.Equal(3, api.Annotations.OfType<ReplicaAnnotation>().Single().Replicas);
-        Assert.Equal("{postgres.value}", (await EnvironmentAsync(builder, ResourceNames.Api))[$"ConnectionStrings__{ResourceNames.AiChatDb}"]);
+        var environment = await EnvironmentAsync(builder, ResourceNames.Api);
+        Assert.Equal("{postgres.value}", environment[$"ConnectionStrings__{ResourceNames.AiChatDb}"]);
+        // The replicas agree on the token signing key and the metered-LLM keys: one generated secret each, not a data folder each.
+        Assert.Equal("{token-signing-secret.value}", environment["Auth__SigningKeySecret"]);
+        Assert.Equal("{internal-llm-secret.value}", environment["InternalLlm__Secret"]);
+        AssertSecret(builder, "token-signing-secret", "internal-llm-secret");
         var parameter = Resource<ParameterResource>(builder, "postgres");
         Assert.True(parameter.Secret);
         Assert.Equal(given, await ((IValueProvider)parameter).GetValueAsync(TestContext.Current.CancellationToken));
         Assert.DoesNotContain(builder.Resources, r => r is ContainerResource);
+    }
+
+    [Fact]
+    public async Task OnSqliteAloneTheApiKeepsItsSecretsInTheDataFolder()
+    {
+        await using var builder = await ModelAsync("embedded");
+
+        var environment = await EnvironmentAsync(builder, ResourceNames.Api);
+        Assert.DoesNotContain("Auth__SigningKeySecret", environment.Keys);
+        Assert.DoesNotContain("InternalLlm__Secret", environment.Keys);
     }
 
     [Fact]

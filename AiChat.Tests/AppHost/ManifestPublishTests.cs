@@ -41,7 +41,7 @@ public sealed class ManifestPublishTests
         var secrets = resources.Where(r => r.Value.GetProperty("type").GetString() == "parameter.v0"
                 && r.Value.GetProperty("inputs").GetProperty("value").TryGetProperty("secret", out var secret) && secret.GetBoolean())
             .Select(r => r.Key).Order(StringComparer.Ordinal);
-        Assert.Equal(["internal-llm-secret", "letta-password", "litellm-master-key", "litellm-salt-key", "openai-api-key", "postgres-password"], secrets);
+        Assert.Equal(["internal-llm-secret", "letta-password", "litellm-master-key", "litellm-salt-key", "openai-api-key", "postgres-password", "token-signing-secret"], secrets);
         Assert.Equal(["gateway"], External(resources));
         Assert.Equal("{aichatdb.connectionString}", resources["api"].GetProperty("env").GetProperty("ConnectionStrings__aichatdb").GetString());
         Assert.Equal("{postgres.connectionString};Database=aichatdb", resources["aichatdb"].GetProperty("connectionString").GetString());

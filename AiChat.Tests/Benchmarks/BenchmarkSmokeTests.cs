@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using AiChat.Tests.Infrastructure;
 
@@ -60,43 +59,6 @@ public sealed class BenchmarkSmokeTests(PostgresServer postgres)
     private static bool Positive(string cell) =>
         double.TryParse(cell.Replace(",", "", StringComparison.Ordinal), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0;
 
-    private static async Task<(int ExitCode, string Output)> RunSmokeAsync(string postgresAdmin)
-    {
-        var start = new ProcessStartInfo("dotnet", [BenchmarkDll(), "--smoke"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["AICHAT_BENCH_POSTGRES"] = postgresAdmin;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        try
-        {
-            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(150), TestContext.Current.CancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await output + await error);
-    }
-
-    private static string BenchmarkDll()
-    {
-        // The benchmark's own build output, in the configuration this test assembly was built in.
-        var testDirectory = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
-        var configuration = testDirectory.Parent!.Name;
-        var root = testDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "AiChat.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var dll = Path.Combine(root?.FullName ?? throw new InvalidOperationException("AiChat.sln not found above the test output."), "AiChat.Benchmarks", "bin", configuration, "net10.0", "AiChat.Benchmarks.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the solution first.", dll);
-    }
+    private static Task<(int ExitCode, string Output)> RunSmokeAsync(string postgresAdmin) =>
+        BenchmarkCommand.RunAsync(["--smoke"], postgresAdmin, TimeSpan.FromSeconds(150));
 }

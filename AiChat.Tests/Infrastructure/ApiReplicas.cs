@@ -1,19 +1,24 @@
 namespace AiChat.Tests.Infrastructure;
 
 /// <summary>
-/// Two API processes on one throwaway Postgres database, as replicas: one data folder, so both sign and accept tokens
-/// with the same key (what replicas given one secret do). Disposing stops both and deletes the folder.
+/// Two API processes on one throwaway Postgres database, as the AppHost runs replicas: a data folder each (as on two
+/// machines), and the secrets they must agree on — the token signing secret and the internal LLM secret — given
+/// in configuration. Disposing stops both and deletes the folders.
 /// </summary>
 public sealed class ApiReplicas : IAsyncDisposable
 {
-    private readonly string _dataDirectory;
+    private readonly string[] _dataDirectories;
 
-    private ApiReplicas(string dataDirectory, ApiProcess first, ApiProcess second)
+    private ApiReplicas(string[] dataDirectories, string internalLlmSecret, ApiProcess first, ApiProcess second)
     {
-        _dataDirectory = dataDirectory;
+        _dataDirectories = dataDirectories;
+        InternalLlmSecret = internalLlmSecret;
         First = first;
         Second = second;
     }
+
+    /// <summary>What both sign metered-LLM keys with, so a test can make a user's key as an agent runtime gets it.</summary>
+    public string InternalLlmSecret { get; }
 
     public ApiProcess First { get; }
 
@@ -21,17 +26,18 @@ public sealed class ApiReplicas : IAsyncDisposable
 
     public static async Task<ApiReplicas> StartAsync(PostgresServer postgres, IReadOnlyDictionary<string, string>? settings = null)
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-replicas-{Guid.NewGuid():N}");
-        var all = new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
+        string[] dataDirectories = [NewDirectory(), NewDirectory()];
+        var shared = new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
         {
-            ["Store:DataDirectory"] = dataDirectory,
             [$"ConnectionStrings:{ResourceNames.AiChatDb}"] = await postgres.CreateDatabaseAsync(),
+            ["Auth:SigningKeySecret"] = LogSink.Secret("replica-signing-" + Guid.NewGuid().ToString("N")),
+            ["InternalLlm:Secret"] = LogSink.Secret("replica-internal-" + Guid.NewGuid().ToString("N")),
         };
         ApiProcess? first = null;
         try
         {
-            first = await ApiProcess.StartAsync(all);
-            return new ApiReplicas(dataDirectory, first, await ApiProcess.StartAsync(all));
+            first = await ApiProcess.StartAsync(new Dictionary<string, string>(shared) { ["Store:DataDirectory"] = dataDirectories[0] });
+            return new ApiReplicas(dataDirectories, shared["InternalLlm:Secret"], first, await ApiProcess.StartAsync(new Dictionary<string, string>(shared) { ["Store:DataDirectory"] = dataDirectories[1] }));
         }
         catch
         {
@@ -40,7 +46,7 @@ public sealed class ApiReplicas : IAsyncDisposable
                 await first.DisposeAsync();
             }
 
-            Delete(dataDirectory);
+            Array.ForEach(dataDirectories, Delete);
             throw;
         }
     }
@@ -49,8 +55,10 @@ public sealed class ApiReplicas : IAsyncDisposable
     {
         await Second.DisposeAsync();
         await First.DisposeAsync();
-        Delete(_dataDirectory);
+        Array.ForEach(_dataDirectories, Delete);
     }
+
+    private static string NewDirectory() => Path.Combine(Path.GetTempPath(), $"aichat-replica-{Guid.NewGuid():N}");
 
     private static void Delete(string directory)
     {
