@@ -23,8 +23,8 @@ public sealed class AccountDeletionTests(PostgresServer postgres)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    /// <summary>Tables that hold no account's data: the migrations' journal.</summary>
-    private static readonly string[] NoUserData = ["schemaversions"];
+    /// <summary>Tables that hold no account's data: the migrations' journal, Data Protection's key ring.</summary>
+    private static readonly string[] NoUserData = ["schemaversions", "data_protection_keys"];
 
     /// <summary>SQLite's full-text indexes (and their shadow tables) over messages and passages: searched by word instead.</summary>
     private static readonly string[] FullTextIndexes = ["messages_fts", "archival_passages_fts"];
