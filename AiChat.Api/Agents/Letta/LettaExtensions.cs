@@ -12,7 +12,7 @@ public static class LettaExtensions
         var services = builder.Services;
         services.Configure<LettaOptions>(builder.Configuration.GetSection(LettaOptions.Section));
         // The client takes its base address from the options; service discovery resolves http://letta per request.
-        services.AddHttpClient<LettaClient>().AddStreamingResilience();
+        services.AddHttpClient<LettaClient>().AddStreamingResilience(LettaClient.Circuit);
         services.AddTransient<LettaRuntime>();
         services.AddKeyedTransient<IAgentRuntime>(AgentRuntimes.Letta, (sp, _) => sp.GetRequiredService<LettaRuntime>());
         return builder;
