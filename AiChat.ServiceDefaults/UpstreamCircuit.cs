@@ -41,18 +41,14 @@ public sealed class UpstreamCircuit(string name, TimeProvider time)
 
     public bool IsOpen => StateProvider.CircuitState is CircuitState.Open or CircuitState.Isolated;
 
-    /// <summary>Whole seconds (at least 1) until the breaker half-opens; null while calls may go through.</summary>
+    /// <summary>Whole seconds (at least 1) until the breaker lets a probe through; null while calls may go through.</summary>
     public int? RetryAfterSeconds
     {
         get
         {
-            if (!IsOpen)
-            {
-                return null;
-            }
-
             var left = new DateTimeOffset(Interlocked.Read(ref _halfOpensAtTicks), TimeSpan.Zero) - time.GetUtcNow();
-            return Math.Max(1, (int)Math.Ceiling(left.TotalSeconds));
+            // Polly half-opens on the next call after the break: from then on a message may be that probe.
+            return IsOpen && left > TimeSpan.Zero ? Math.Max(1, (int)Math.Ceiling(left.TotalSeconds)) : null;
         }
     }
 
@@ -72,7 +68,7 @@ public sealed class UpstreamCircuit(string name, TimeProvider time)
 public sealed class UpstreamCircuitHealthCheck(UpstreamCircuit circuit) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(circuit.IsOpen
+        Task.FromResult(circuit.RetryAfterSeconds is not null
             ? new HealthCheckResult(context.Registration.FailureStatus, $"{circuit.Name}: circuit open")
             : HealthCheckResult.Healthy(circuit.Name));
 }
