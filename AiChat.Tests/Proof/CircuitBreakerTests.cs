@@ -33,15 +33,12 @@ public sealed class CircuitBreakerTests(PostgresServer postgres)
         var key = (await ApiKeys.CreateAsync(client, user.AccessToken)).Key;
 
         // 4xx answers say the upstream works: they never open the breaker.
-        for (var i = 0; i < 3; i++)
-        {
-            llm.Enqueue(FakeReply.Error(400, "invalid_request_error", "bad"));
-            await ApiPipelineTests.AssertProblemAsync(await SendAsync(client, user.AccessToken, $"refused {i}"), HttpStatusCode.BadGateway, LlmErrors.Rejected);
-        }
-
+        llm.DefaultReply = FakeReply.Error(400, "invalid_request_error", "bad");
+        await ApiPipelineTests.AssertProblemAsync(await SendAsync(client, user.AccessToken, "refused 1"), HttpStatusCode.BadGateway, LlmErrors.Rejected);
+        await ApiPipelineTests.AssertProblemAsync(await SendAsync(client, user.AccessToken, "refused 2"), HttpStatusCode.BadGateway, LlmErrors.Rejected);
         Assert.Equal("Healthy", await HealthAsync(client));
 
-        // Two upstream failures of two calls (Resilience:llm:MinimumThroughput 2, FailureRatio 0.5) open it.
+        // Two upstream failures, with the two refusals half of the calls (Resilience:llm:MinimumThroughput 2, FailureRatio 0.5), open it.
         llm.DefaultReply = FakeReply.Error(503, "server_error", "overloaded");
         await ApiPipelineTests.AssertProblemAsync(await SendAsync(client, user.AccessToken, "first failure"), HttpStatusCode.BadGateway, LlmErrors.Failed);
         await ApiPipelineTests.AssertProblemAsync(await SendAsync(client, user.AccessToken, "second failure"), HttpStatusCode.BadGateway, LlmErrors.Failed);

@@ -41,7 +41,7 @@ public sealed class DependencyFaultTests(PostgresServer postgres)
         var failed = await client.SendAsync(ChatTests.Json(SseReader.Send(user.AccessToken, Question)), TestContext.Current.CancellationToken);
 
         await ApiPipelineTests.AssertProblemAsync(failed, fault.Status, fault.Code);
-        await AssertKeptAndUnchargedAsync(client, user.AccessToken);
+        await AssertKeptAndChargedOnceAsync(client, user.AccessToken, fault.PartlyStreamed);
         await AssertRecoversAsync(client, user.AccessToken, () => llm.Enqueue(FakeReply.Text("Back again.", promptTokens: 12, completionTokens: 3)), "Back again.");
     }
 
@@ -58,7 +58,9 @@ public sealed class DependencyFaultTests(PostgresServer postgres)
             .WithSetting("Letta:BaseUrl", relay.Url.ToString())
             .WithSetting("Letta:Password", letta.Password)
             .WithSetting("Letta:LlmBaseUrl", model.BaseUrl)
-            .WithSetting("Letta:MaxConflictRetries", "1"));
+            .WithSetting("Letta:MaxConflictRetries", "1")
+            // The fault alone, not the breaker it would open when Letta stays down (CircuitBreakerTests proves that).
+            .WithSetting("Resilience:letta:MinimumThroughput", "1000"));
         using var client = api.CreateClient();
         var user = await client.RegisterAsync();
         await ChatTests.NameDefaultConversationAsync(client, user.AccessToken);
@@ -67,41 +69,59 @@ public sealed class DependencyFaultTests(PostgresServer postgres)
         var failed = await client.SendAsync(ChatTests.Json(SseReader.Send(user.AccessToken, Question)), TestContext.Current.CancellationToken);
 
         await ApiPipelineTests.AssertProblemAsync(failed, fault.Status, fault.Code);
-        await AssertKeptAndUnchargedAsync(client, user.AccessToken);
+        await AssertKeptAndChargedOnceAsync(client, user.AccessToken, partlyStreamed: false);
         // Letta's model calls go to the responder directly here, not through AiChat's metered /internal/llm: nothing to charge.
         await AssertRecoversAsync(client, user.AccessToken, () =>
         {
             relay.Up();
             model.Reply("Letta is back.", prompt: 20, completion: 4);
-        }, "Letta is back.");
+        }, "Letta is back.", metered: false);
     }
 
-    /// <summary>The user's message is in the history (the failed answer too, marked failed), nothing is charged, nothing reserved.</summary>
-    private static async Task AssertKeptAndUnchargedAsync(HttpClient client, string token)
+    /// <summary>
+    /// The user's message is in the history and no answer completed; nothing stays reserved; what is spent is exactly
+    /// the usage recorded on the failed answer — zero when the upstream produced nothing, the metered estimate of the
+    /// part that streamed before a cut (the upstream did bill that), never twice.
+    /// </summary>
+    private static async Task AssertKeptAndChargedOnceAsync(HttpClient client, string token, bool partlyStreamed)
     {
         var history = await ChatTests.HistoryAsync(client, token, 10);
         var asked = Assert.Single(history, m => m.GetProperty("role").GetString() == "user");
         Assert.Equal(Question, asked.GetProperty("content").GetString());
         Assert.DoesNotContain(history, m => m.GetProperty("role").GetString() == "assistant" && m.GetProperty("status").GetString() == "complete");
+        var usage = await UsageTotalsAsync(client, token);
+        Assert.Equal(partlyStreamed ? 1 : 0, usage.GetProperty("calls").GetInt64());
+        Assert.Equal(partlyStreamed, usage.GetProperty("cost_usd").GetDecimal() > 0m);
         var budget = await BudgetAsync(client, token);
-        Assert.Equal(0m, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Equal(usage.GetProperty("cost_usd").GetDecimal(), budget.GetProperty("spent_usd").GetDecimal());
         Assert.Equal(0m, budget.GetProperty("reserved_usd").GetDecimal());
     }
 
-    /// <summary>With the fault gone, the next message is answered; what is spent is what the answer's usage says it cost.</summary>
-    private static async Task AssertRecoversAsync(HttpClient client, string token, Action heal, string answer)
+    private static async Task<JsonElement> UsageTotalsAsync(HttpClient client, string token)
     {
+        var response = await client.GetWithTokenAsync("/api/v1/user/usage", token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("totals");
+    }
+
+    /// <summary>With the fault gone, the next message is answered; what is spent is what the answer's usage says it cost.</summary>
+    private static async Task AssertRecoversAsync(HttpClient client, string token, Action heal, string answer, bool metered = true)
+    {
+        var spentBefore = (await BudgetAsync(client, token)).GetProperty("spent_usd").GetDecimal();
         heal();
         var response = await client.SendAsync(ChatTests.Json(SseReader.Send(token, "And now?")), TestContext.Current.CancellationToken);
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"after the fault: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
         var result = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
         Assert.Equal(answer, result.GetProperty("assistant_message").GetProperty("content").GetString());
+        var before = await UsageTotalsAsync(client, token);
+        var budget = await BudgetAsync(client, token);
         var cost = result.GetProperty("usage") is { ValueKind: JsonValueKind.Object } usage && usage.GetProperty("cost_usd") is { ValueKind: JsonValueKind.Number } priced
             ? priced.GetDecimal()
             : 0m;
-        var budget = await BudgetAsync(client, token);
-        Assert.Equal(cost, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Equal(metered, cost > 0m);
+        Assert.Equal(spentBefore + cost, budget.GetProperty("spent_usd").GetDecimal());
+        Assert.Equal(before.GetProperty("cost_usd").GetDecimal(), budget.GetProperty("spent_usd").GetDecimal());
         Assert.Equal(0m, budget.GetProperty("reserved_usd").GetDecimal());
     }
 
@@ -123,7 +143,7 @@ public sealed class DependencyFaultTests(PostgresServer postgres)
     internal async Task<ApiFactory> OnAsync(StoreProvider provider, ApiFactory api) =>
         provider == StoreProvider.Postgres ? api.WithPostgres(await postgres.CreateDatabaseAsync()) : api;
 
-    private sealed record LlmFault(FakeReply Reply, HttpStatusCode Status, string Code)
+    private sealed record LlmFault(FakeReply Reply, HttpStatusCode Status, string Code, bool PartlyStreamed = false)
     {
         public static readonly IReadOnlyDictionary<string, LlmFault> All = new Dictionary<string, LlmFault>
         {
@@ -131,8 +151,8 @@ public sealed class DependencyFaultTests(PostgresServer postgres)
             ["429"] = new(FakeReply.Error(429, "rate_limit_error", "Rate limit reached."), HttpStatusCode.TooManyRequests, "llm_rate_limited"),
             // No byte (not even headers) within the one-second attempt timeout.
             ["timeout"] = new(FakeReply.Delayed(FakeReply.Error(500, "server_error", "too late"), TimeSpan.FromSeconds(20)), HttpStatusCode.BadGateway, "llm_unreachable"),
-            ["disconnect mid-stream"] = new(FakeReply.ErrorMidStream("Let me thi"), HttpStatusCode.BadGateway, "llm_protocol_error"),
-            ["malformed chunk"] = new(FakeReply.Malformed("Let me thi"), HttpStatusCode.BadGateway, "llm_protocol_error"),
+            ["disconnect mid-stream"] = new(FakeReply.ErrorMidStream("Let me thi"), HttpStatusCode.BadGateway, "llm_protocol_error", PartlyStreamed: true),
+            ["malformed chunk"] = new(FakeReply.Malformed("Let me thi"), HttpStatusCode.BadGateway, "llm_protocol_error", PartlyStreamed: true),
             ["LiteLLM budget_exceeded"] = new(FakeReply.BudgetExceeded(), HttpStatusCode.PaymentRequired, "budget_exceeded"),
         };
     }
