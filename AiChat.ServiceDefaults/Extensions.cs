@@ -103,6 +103,14 @@ public static class Extensions
         return http;
     }
 
+    /// <summary>Adds the <paramref name="name"/> health check: Degraded while the optional dependency's health endpoint (<paramref name="url"/>) does not answer.</summary>
+    public static IServiceCollection AddUpstreamProbe(this IServiceCollection services, string name, Func<IServiceProvider, Uri> url)
+    {
+        services.AddHealthChecks().Add(new HealthCheckRegistration(
+            name, sp => new UpstreamProbeHealthCheck(sp.GetRequiredService<IHttpClientFactory>(), () => url(sp)), HealthStatus.Degraded, ["upstream"]));
+        return services;
+    }
+
     /// <summary>True only when no byte of a response exists: connection refused or name not resolved.</summary>
     public static bool NeverReachedServer(Outcome<HttpResponseMessage> outcome) =>
         outcome.Result is null

@@ -111,3 +111,32 @@ internal sealed class OpenCircuitHandler(UpstreamCircuit circuit) : DelegatingHa
         }
     }
 }
+
+/// <summary>
+/// An optional dependency's own health endpoint, asked with a short cut-off: Degraded (the registration's failure
+/// status) when it does not answer with a success, so <c>/health</c> tells an operator without taking the API out of rotation.
+/// </summary>
+public sealed class UpstreamProbeHealthCheck(IHttpClientFactory clients, Func<Uri> url) : IHealthCheck
+{
+    public const string ClientName = "health-probe";
+
+    private static readonly TimeSpan CutOff = TimeSpan.FromSeconds(2);
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(CutOff);
+        try
+        {
+            using var response = await clients.CreateClient(ClientName).GetAsync(url(), timeout.Token);
+            return response.IsSuccessStatusCode
+                ? HealthCheckResult.Healthy()
+                : new HealthCheckResult(context.Registration.FailureStatus, $"answered {(int)response.StatusCode}");
+        }
+        catch (Exception ex) when (ex is HttpRequestException or ExecutionRejectedException
+            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, "unreachable");
+        }
+    }
+}
