@@ -5,9 +5,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -55,16 +57,26 @@ public static class Extensions
 
     /// <summary>
     /// For streamed LLM and agent calls: a long timeout up to the response headers, no total cut-off
-    /// (the body may stream for many minutes), and a retry only when the request never reached the server.
+    /// (the body may stream for many minutes), a retry only when the request never reached the server, and the
+    /// upstream's circuit breaker (<see cref="UpstreamBreakerOptions"/> under <c>Resilience:{circuit}</c>), whose state
+    /// the keyed <see cref="UpstreamCircuit"/> and the <c>{circuit}-circuit</c> health check (Degraded while open) show.
     /// </summary>
-    public static IHttpClientBuilder AddStreamingResilience(this IHttpClientBuilder http, TimeSpan? attemptTimeout = null)
+    public static IHttpClientBuilder AddStreamingResilience(this IHttpClientBuilder http, string circuit)
     {
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to replace the default handler.
         http.RemoveAllResilienceHandlers();
 #pragma warning restore EXTEXP0001
         http.ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan);
-        http.AddResilienceHandler(ResourceNames.StreamingClient, pipeline =>
+        var services = http.Services;
+        services.AddOptions<UpstreamBreakerOptions>(circuit).BindConfiguration($"{UpstreamBreakerOptions.Section}:{circuit}");
+        services.TryAddKeyedSingleton(circuit, (sp, _) => new UpstreamCircuit(circuit, sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.AddHealthChecks().Add(new HealthCheckRegistration(
+            $"{circuit}-circuit", sp => new UpstreamCircuitHealthCheck(sp.GetRequiredKeyedService<UpstreamCircuit>(circuit)), HealthStatus.Degraded, ["upstream"]));
+        http.AddHttpMessageHandler(sp => new OpenCircuitHandler(sp.GetRequiredKeyedService<UpstreamCircuit>(circuit)));
+        http.AddResilienceHandler(ResourceNames.StreamingClient, (pipeline, context) =>
         {
+            var options = context.ServiceProvider.GetRequiredService<IOptionsMonitor<UpstreamBreakerOptions>>().Get(circuit);
+            var state = context.ServiceProvider.GetRequiredKeyedService<UpstreamCircuit>(circuit);
             pipeline.AddRetry(new HttpRetryStrategyOptions
             {
                 MaxRetryAttempts = 2,
@@ -72,9 +84,31 @@ public static class Extensions
                 BackoffType = DelayBackoffType.Exponential,
                 ShouldHandle = args => ValueTask.FromResult(NeverReachedServer(args.Outcome)),
             });
-            pipeline.AddTimeout(attemptTimeout ?? TimeSpan.FromMinutes(5));
+            pipeline.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+            {
+                FailureRatio = options.FailureRatio,
+                MinimumThroughput = options.MinimumThroughput,
+                SamplingDuration = options.SamplingDuration,
+                BreakDuration = options.BreakDuration,
+                StateProvider = state.StateProvider,
+                ShouldHandle = args => ValueTask.FromResult(UpstreamCircuit.IsUpstreamFailure(args.Outcome)),
+                OnOpened = args =>
+                {
+                    state.Opened(args.BreakDuration);
+                    return ValueTask.CompletedTask;
+                },
+            });
+            pipeline.AddTimeout(options.AttemptTimeout);
         });
         return http;
+    }
+
+    /// <summary>Adds the <paramref name="name"/> health check: Degraded while the optional dependency's health endpoint (<paramref name="url"/>) does not answer.</summary>
+    public static IServiceCollection AddUpstreamProbe(this IServiceCollection services, string name, Func<IServiceProvider, Uri> url)
+    {
+        services.AddHealthChecks().Add(new HealthCheckRegistration(
+            name, sp => new UpstreamProbeHealthCheck(sp.GetRequiredService<IHttpClientFactory>(), () => url(sp)), HealthStatus.Degraded, ["upstream"]));
+        return services;
     }
 
     /// <summary>True only when no byte of a response exists: connection refused or name not resolved.</summary>

@@ -17,6 +17,8 @@ public sealed class AgentExceptionProblems : IExceptionProblems
     public ProblemMapping? Map(Exception exception) => exception switch
     {
         AgentNotFoundException => new(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "The account has no agent."),
+        AgentRuntimeUnavailableException when UpstreamUnavailableException.In(exception) is not null =>
+            new(StatusCodes.Status503ServiceUnavailable, ProblemCodes.UpstreamUnavailable, "The agent runtime is failing; AiChat stopped calling it for a while. Try again shortly."),
         AgentRuntimeUnavailableException => new(StatusCodes.Status503ServiceUnavailable, AgentProblems.AgentUnavailable, "The agent runtime is not reachable. Try again."),
         _ => null,
     };

@@ -48,6 +48,23 @@ public sealed class AgentService(
         services.GetKeyedService<IAgentRuntime>(agent.Runtime)
             ?? throw new AgentRuntimeUnavailableException($"The '{agent.Runtime}' runtime is not configured on this instance.");
 
+    /// <summary>
+    /// Seconds until the open breaker of an upstream the user's agent needs (the LLM endpoint; Letta too for a Letta
+    /// agent) lets a call through; null when every one would. Reads the agent only while some breaker is open.
+    /// </summary>
+    public async Task<int?> UpstreamRetryAfterAsync(Guid userId, CancellationToken cancellationToken)
+    {
+        var llm = services.GetKeyedService<UpstreamCircuit>(LlmExtensions.HttpClientName)?.RetryAfterSeconds;
+        var letta = services.GetKeyedService<UpstreamCircuit>(Letta.LettaClient.Circuit)?.RetryAfterSeconds;
+        if (llm is null && letta is null)
+        {
+            return null;
+        }
+
+        var usesLetta = (await store.FindByUserAsync(userId, cancellationToken))?.Runtime == AgentRuntimes.Letta;
+        return usesLetta ? Math.Max(llm ?? 0, letta ?? 0) : llm;
+    }
+
     /// <summary>Creates the user's agent, or completes one a failed attempt left half made; idempotent.</summary>
     public async Task<AgentRecord> CreateAsync(Guid userId, string? userName, CancellationToken cancellationToken)
     {

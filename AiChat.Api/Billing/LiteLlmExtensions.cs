@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace AiChat.Api.Billing;
 
 public static class LiteLlmExtensions
@@ -16,6 +18,11 @@ public static class LiteLlmExtensions
             .ValidateOnStart();
         // The client takes its base address from the options; service discovery resolves http://litellm per request.
         builder.Services.AddHttpClient<LiteLlmClient>();
+        if (builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>()?.Enabled == true)
+        {
+            builder.Services.AddUpstreamProbe("litellm", sp => new Uri(sp.GetRequiredService<IOptions<LiteLlmOptions>>().Value.BaseUrl, "health/liveliness"));
+        }
+
         return builder;
     }
 }

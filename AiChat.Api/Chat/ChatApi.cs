@@ -99,6 +99,8 @@ public static class ChatApi
                 return Problems.Of(StatusCodes.Status422UnprocessableEntity, ChatProblems.RegenerateUnsupported,
                     $"The agent's runtime ({runtime}) keeps its own history and cannot answer an earlier message again. Nothing was stored.",
                     new Dictionary<string, object?> { ["runtime"] = runtime });
+            case TurnStart.UpstreamUnavailable { RetryAfterSeconds: var seconds }:
+                return Problems.UpstreamUnavailable(context, seconds);
             case TurnStart.QueueFull:
                 context.Response.Headers.RetryAfter = "5";
                 return Problems.Of(StatusCodes.Status503ServiceUnavailable, ChatProblems.ServerBusy, "Too many turns are waiting; nothing was stored. Try again shortly.",
@@ -225,6 +227,7 @@ public static class ChatApi
             extensions[name] = value;
         }
 
+        Problems.SetRetryAfter(context, failure.Figures);
         return Problems.Of(failure.Status, failure.Code, failure.Detail, extensions);
     }
 

@@ -24,6 +24,9 @@ public abstract record TurnStart
     /// <summary>The conversation is not the user's (or does not exist); nothing was stored.</summary>
     public sealed record NotFound : TurnStart;
 
+    /// <summary>An upstream the user's agent needs has its breaker open for <paramref name="RetryAfterSeconds"/> more; nothing was stored.</summary>
+    public sealed record UpstreamUnavailable(int RetryAfterSeconds) : TurnStart;
+
     /// <summary>Too many turns wait for a worker; nothing was stored.</summary>
     public sealed record QueueFull : TurnStart;
 
@@ -114,6 +117,12 @@ public sealed class TurnService(
         if (turn.IdempotencyKey is not null && await store.FindByIdempotencyKeyAsync(turn.UserId, turn.IdempotencyKey, cancellationToken) is { } earlier)
         {
             return Attach(earlier, turn.RequestHash!);
+        }
+
+        // Refused before anything is reserved or stored: the turn would only fail at the open breaker.
+        if (await agents.UpstreamRetryAfterAsync(turn.UserId, cancellationToken) is { } retryAfter)
+        {
+            return new TurnStart.UpstreamUnavailable(retryAfter);
         }
 
         if (!queue.TryReserve())

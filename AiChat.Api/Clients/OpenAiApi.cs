@@ -64,6 +64,11 @@ public static class OpenAiApi
         }
 
         var userId = context.User.UserId();
+        if (await services.Agents.UpstreamRetryAfterAsync(userId, cancellationToken) is { } retryAfter)
+        {
+            return Refusal(new TurnStart.UpstreamUnavailable(retryAfter), context); // before a conversation is made for it
+        }
+
         var named = NamedConversation(context.Request, request);
         if (named is { Valid: false })
         {
@@ -182,6 +187,10 @@ public static class OpenAiApi
                 context.Response.Headers.RetryAfter = "5";
                 return OpenAiErrors.Of(StatusCodes.Status429TooManyRequests, ChatProblems.TooManyTurns,
                     $"You have {max} answers running in other conversations; send this one when one of them has ended.");
+            case TurnStart.UpstreamUnavailable { RetryAfterSeconds: var seconds }:
+                context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return OpenAiErrors.Of(StatusCodes.Status503ServiceUnavailable, ProblemCodes.UpstreamUnavailable,
+                    $"A service this answer needs is failing, so AiChat stopped calling it for a while. Try again in {seconds} s.");
             case TurnStart.QueueFull:
                 context.Response.Headers.RetryAfter = "5";
                 return OpenAiErrors.Of(StatusCodes.Status503ServiceUnavailable, ChatProblems.ServerBusy, "Too many answers are waiting. Try again shortly.");

@@ -19,6 +19,12 @@ public static class ProblemCodes
     public const string InternalError = "internal_error";
     public const string ServiceUnavailable = "service_unavailable";
 
+    /// <summary>An upstream's circuit breaker is open (the LLM endpoint, Letta): nothing was sent or stored; the answer has a Retry-After.</summary>
+    public const string UpstreamUnavailable = "upstream_unavailable";
+
+    /// <summary>The database does not answer: nothing was stored; the answer has a Retry-After.</summary>
+    public const string StoreUnavailable = "store_unavailable";
+
     /// <summary>The code for a status when the endpoint did not choose one.</summary>
     public static string ForStatus(int status) => status switch
     {

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.WebUtilities;
@@ -31,6 +32,8 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
                 (bad.StatusCode, ProblemCodes.UnsupportedMediaType, "Send the request body as application/json."),
             BadHttpRequestException bad =>
                 (bad.StatusCode, ProblemCodes.ForStatus(bad.StatusCode), bad.Message),
+            _ when StoreUnavailable(exception) =>
+                (StatusCodes.Status503ServiceUnavailable, ProblemCodes.StoreUnavailable, "The database is not answering; nothing was changed. Try again shortly."),
             _ => features.Select(feature => feature.Map(exception)).FirstOrDefault(mapped => mapped is not null) is { } mapped
                 ? (mapped.Status, mapped.Code, mapped.Detail)
                 : (StatusCodes.Status500InternalServerError, ProblemCodes.InternalError, "An unexpected error occurred. It has been logged."),
@@ -39,6 +42,11 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         if (status == StatusCodes.Status500InternalServerError)
         {
             LogUnhandled(logger, exception, context.Request.Method, context.Request.Path);
+        }
+
+        if (code == ProblemCodes.StoreUnavailable)
+        {
+            context.Response.Headers.RetryAfter = StoreRetryAfterSeconds;
         }
 
         context.Response.StatusCode = status;
@@ -54,6 +62,25 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
                 Extensions = { ["code"] = code },
             },
         });
+    }
+
+    private const string StoreRetryAfterSeconds = "2";
+
+    /// <summary>
+    /// The database cannot be reached or is going away (connection refused or broken, Postgres shutting down or starting
+    /// up): the providers mark these transient, or Postgres says so with an 08 or 57P state. Looked for in inner exceptions too.
+    /// </summary>
+    private static bool StoreUnavailable(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is DbException { IsTransient: true } or DbException { SqlState: ['0', '8', ..] or ['5', '7', 'P', ..] })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A body refused for one field (a text rule broken, a field the endpoint does not know), naming the field.</summary>

@@ -32,6 +32,30 @@ public static class Problems
             new Dictionary<string, object?> { ["retry_after_seconds"] = seconds });
     }
 
+    /// <summary>503 <c>upstream_unavailable</c> with <c>Retry-After</c>: an upstream's breaker is open, nothing was stored.</summary>
+    public static ProblemHttpResult UpstreamUnavailable(HttpContext context, int retryAfterSeconds)
+    {
+        context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Of(StatusCodes.Status503ServiceUnavailable, ProblemCodes.UpstreamUnavailable,
+            $"A service this answer needs is failing, so AiChat stopped calling it for a while. Nothing was stored. Try again in {retryAfterSeconds} s.",
+            RetryAfterFigures(retryAfterSeconds));
+    }
+
+    /// <summary>The figure a refusal that can be retried carries; <see cref="SetRetryAfter"/> turns it into the header.</summary>
+    public static IReadOnlyDictionary<string, object?> RetryAfterFigures(int seconds) =>
+        new Dictionary<string, object?> { [RetryAfterSecondsFigure] = seconds };
+
+    /// <summary>Sets <c>Retry-After</c> from a stored failure's <c>retry_after_seconds</c> figure, when it has one.</summary>
+    public static void SetRetryAfter(HttpContext context, IReadOnlyDictionary<string, object?>? figures)
+    {
+        if (figures?.GetValueOrDefault(RetryAfterSecondsFigure) is { } value)
+        {
+            context.Response.Headers.RetryAfter = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    private const string RetryAfterSecondsFigure = "retry_after_seconds";
+
     /// <summary>A rate limiter's refusal as a 429 problem, waiting as long as the refusing limiter says (else <paramref name="fallback"/>).</summary>
     public static ValueTask RateLimitedAsync(OnRejectedContext rejected, string code, string detail, TimeSpan? fallback = null)
     {

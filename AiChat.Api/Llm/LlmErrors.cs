@@ -17,6 +17,7 @@ public static class LlmErrors
     public const string BudgetExceeded = "budget_exceeded";
     public const string ModelNotPriced = "model_not_priced";
     public const string UnknownModel = "unknown_model";
+    public const string UpstreamUnavailable = Infrastructure.ProblemCodes.UpstreamUnavailable;
 
     public static LlmFailure Describe(Exception exception)
     {
@@ -26,22 +27,23 @@ public static class LlmErrors
 
     public static string CodeFor(Exception exception) => exception switch
     {
+        _ when UpstreamUnavailableException.In(exception) is not null => UpstreamUnavailable,
         Billing.BudgetExceededException => BudgetExceeded,
         ClientResultException liteLlm when Billing.LiteLlmErrors.IsBudgetExceeded(liteLlm) => BudgetExceeded,
         Billing.ModelNotPricedException => ModelNotPriced,
         ClientResultException { Status: 429 } => RateLimited,
         ClientResultException { Status: >= 400 and < 500 } => Rejected,
         ClientResultException { Status: 0 } => Unreachable,
-        HttpRequestException or TimeoutException or TaskCanceledException => Unreachable,
+        HttpRequestException or TimeoutException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException => Unreachable,
         JsonException or FormatException or LlmStreamIncompleteException or IOException => ProtocolError,
         _ => Failed,
     };
 
-    /// <summary>The HTTP status a failed LLM call is answered with: 402 for a budget, 503 for a missing price, 429 for a rate limit, else 502.</summary>
+    /// <summary>The HTTP status a failed LLM call is answered with: 402 for a budget, 503 for a missing price or an open breaker, 429 for a rate limit, else 502.</summary>
     public static int StatusFor(string code) => code switch
     {
         BudgetExceeded => StatusCodes.Status402PaymentRequired,
-        ModelNotPriced => StatusCodes.Status503ServiceUnavailable,
+        ModelNotPriced or UpstreamUnavailable => StatusCodes.Status503ServiceUnavailable,
         RateLimited => StatusCodes.Status429TooManyRequests,
         _ => StatusCodes.Status502BadGateway,
     };
@@ -50,6 +52,7 @@ public static class LlmErrors
     {
         BudgetExceeded when exception is ClientResultException => "The budget is used up (LiteLLM refused the call).",
         BudgetExceeded or ModelNotPriced => exception.Message,
+        UpstreamUnavailable => "The language model is failing; AiChat stopped calling it for a while. Try again after the Retry-After delay.",
         RateLimited => "The language model is rate limiting requests. Try again shortly.",
         Rejected => $"The language model refused the request (status {(exception as ClientResultException)?.Status}).",
         Unreachable => "The language model could not be reached.",
@@ -69,6 +72,7 @@ public static class LlmErrorFigures
             ["required_usd"] = Billing.PriceTable.ToUsd(budget.RequiredNanos),
         },
         Billing.ModelNotPricedException priced => new Dictionary<string, object?> { ["model"] = priced.Model },
+        _ when UpstreamUnavailableException.In(exception) is { } refused => Infrastructure.Problems.RetryAfterFigures(refused.RetryAfterSeconds),
         _ => null,
     };
 }

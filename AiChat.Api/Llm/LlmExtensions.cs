@@ -48,7 +48,7 @@ public static class LlmExtensions
         services.AddSingleton<TokenCounter>();
         services.AddSingleton<IInternalLlmKeys, InternalLlmKeys>();
         services.AddMemoryCache();
-        services.AddHttpClient(HttpClientName).AddStreamingResilience();
+        services.AddHttpClient(HttpClientName).AddStreamingResilience(HttpClientName);
 
         var liteLlm = builder.Configuration.GetSection(LiteLlmOptions.Section).Get<LiteLlmOptions>() ?? new LiteLlmOptions();
         if (liteLlm.Enabled)

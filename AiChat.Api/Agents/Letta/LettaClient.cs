@@ -18,6 +18,9 @@ namespace AiChat.Api.Agents.Letta;
 /// </summary>
 public sealed partial class LettaClient
 {
+    /// <summary>The name of Letta's circuit breaker (<c>Resilience:letta</c>, the <c>letta-circuit</c> health check).</summary>
+    public const string Circuit = "letta";
+
     /// <summary>The only User-Agent Letta treats as a current client; any other containing "/" gets legacy behaviour.</summary>
     public const string UserAgent = "letta-client/1.0.0";
 

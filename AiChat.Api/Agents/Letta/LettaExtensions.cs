@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace AiChat.Api.Agents.Letta;
 
 public static class LettaExtensions
@@ -12,8 +14,13 @@ public static class LettaExtensions
         var services = builder.Services;
         services.Configure<LettaOptions>(builder.Configuration.GetSection(LettaOptions.Section));
         // The client takes its base address from the options; service discovery resolves http://letta per request.
-        services.AddHttpClient<LettaClient>().AddStreamingResilience();
+        services.AddHttpClient<LettaClient>().AddStreamingResilience(LettaClient.Circuit);
         services.AddTransient<LettaRuntime>();
+        if (builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>()?.UsesLetta == true)
+        {
+            services.AddUpstreamProbe("letta", sp => new Uri(sp.GetRequiredService<IOptions<LettaOptions>>().Value.BaseUrl, "v1/health/"));
+        }
+
         services.AddKeyedTransient<IAgentRuntime>(AgentRuntimes.Letta, (sp, _) => sp.GetRequiredService<LettaRuntime>());
         return builder;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using AiChat.Api.Infrastructure;
 using AiChat.Api.Llm;
 using Microsoft.Extensions.Options;
 
@@ -217,7 +218,10 @@ public sealed partial class LettaRuntime(
         catch (AgentRuntimeUnavailableException ex)
         {
             LogTurnRefused(logger, input.TurnId, ex.Message);
-            refused = new AgentEvent.Failed(AgentProblems.AgentUnavailable, ex.Message);
+            refused = UpstreamUnavailableException.In(ex) is { } open
+                ? new AgentEvent.Failed(ProblemCodes.UpstreamUnavailable, "Letta is failing; AiChat stopped calling it for a while. Try again after the Retry-After delay.",
+                    Problems.RetryAfterFigures(open.RetryAfterSeconds)) { Status = StatusCodes.Status503ServiceUnavailable }
+                : new AgentEvent.Failed(AgentProblems.AgentUnavailable, ex.Message);
         }
         catch (OperationCanceledException) when (conversationId is not null)
         {
