@@ -66,9 +66,8 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
     /// <summary>
     /// The ledger balances three ways. Every settled charge is its recorded tokens at the model's price (capped at its
     /// reservation) and belongs to a turn; each user's spent and usage, over HTTP, are the sum of their settled charges;
-    /// and each turn's charges equal the usage stored on its answer — except a turn cut off after its model had begun
-    /// (a cancel, a dropped or malformed stream), whose partial charge the answer does not record today: those are
-    /// counted and shown, not failed (see the README's soak section).
+    /// and each turn's charges equal the usage stored on its answer — a turn cut off after its model had begun (a cancel,
+    /// a dropped or malformed stream) too: its answer records the partial charge the metering settled.
     /// </summary>
     public async Task<SoakCheck> LedgerAsync(IEnumerable<SoakUser> users)
     {
@@ -82,10 +81,10 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
                 (SELECT CAST(SUM(l.completion_tokens) AS BIGINT) FROM ledger_entries l WHERE l.turn_id = t.id AND l.state = 'settled') AS ChargedCompletion
             FROM turns t LEFT JOIN messages m ON m.id = t.assistant_message_id
             """)).AsList();
-        var unbalanced = turns.Where(t => !t.Balanced && !t.CutOffUnrecorded)
+        var unbalanced = turns.Where(t => !t.Balanced)
             .Select(t => Invariant($"a {t.Status} turn ({t.ErrorCode ?? "no error"}) charged {t.Charged ?? 0} nano-USD for {t.ChargedPrompt ?? 0}+{t.ChargedCompletion ?? 0} tokens, its answer records {t.RecordedCost?.ToString(CultureInfo.InvariantCulture) ?? "none"} for {t.RecordedPrompt ?? 0}+{t.RecordedCompletion ?? 0}"))
             .ToList();
-        var cutOff = turns.Where(t => !t.Balanced && t.CutOffUnrecorded).ToList();
+        var cutOff = turns.Where(t => t.Status != "completed" && t.Charged > 0).ToList();
 
         var prices = new PriceTable(Options.Create(new BillingOptions()));
         var charges = (await connection.QueryAsync<Charge>(
@@ -118,7 +117,7 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
 
         var problems = unbalanced.Concat(mispriced).Concat(misreported).Concat(orphans > 0 ? [Invariant($"{orphans} ledger entries belong to no turn")] : []).ToList();
         return new SoakCheck(SoakCheck.BalancedLedger, problems.Count == 0, Invariant(
-            $"{charges.Count:#,0} settled charges, {PriceTable.ToUsd(charges.Sum(c => c.Amount)):0.######} USD: {mispriced.Count} not their tokens' price, {orphans} without a turn; {misreported.Count} of {users.Count()} users told another spent, reserved or usage over HTTP; {unbalanced.Count} of {turns.Count:#,0} turns whose charges differ from their answer's usage{Examples(problems)}. Not failed: {cutOff.Count} turns cut off mid-answer ({string.Join(", ", cutOff.GroupBy(t => t.ErrorCode).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} ×{g.Count()}"))}) were charged {cutOff.Sum(t => t.Charged ?? 0):#,0} nano-USD for their partial output, which their answers do not record"));
+            $"{charges.Count:#,0} settled charges, {PriceTable.ToUsd(charges.Sum(c => c.Amount)):0.######} USD: {mispriced.Count} not their tokens' price, {orphans} without a turn; {misreported.Count} of {users.Count()} users told another spent, reserved or usage over HTTP; {unbalanced.Count} of {turns.Count:#,0} turns whose charges differ from their answer's usage{Examples(problems)}; {cutOff.Count} turns cut off mid-answer ({string.Join(", ", cutOff.GroupBy(t => t.ErrorCode).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} ×{g.Count()}"))}) were charged {cutOff.Sum(t => t.Charged ?? 0):#,0} nano-USD for their partial output, recorded on their answers"));
     }
 
     public async Task<SoakCheck> ReservationsAsync()
@@ -192,9 +191,6 @@ public sealed class SoakAudit(MeasuredSystem system, HttpClient http)
         public long? ChargedCompletion { get; set; }
 
         public bool Balanced => (Charged ?? 0) == (RecordedCost ?? 0) && (ChargedPrompt ?? 0) == (RecordedPrompt ?? 0) && (ChargedCompletion ?? 0) == (RecordedCompletion ?? 0);
-
-        /// <summary>Failed or cancelled, charged, and no usage on the answer: the partial charge of a call cut off after its output began.</summary>
-        public bool CutOffUnrecorded => Status != "completed" && Charged > 0 && RecordedCost is null && RecordedPrompt is null;
     }
 
     private sealed class Charge

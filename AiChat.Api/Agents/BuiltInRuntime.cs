@@ -86,12 +86,32 @@ public sealed partial class BuiltInRuntime(
 
     public bool CanRegenerate => true;
 
-    public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, CancellationToken cancellationToken)
+    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         // A channel lets the turn catch every failure and still end its stream with a Failed event.
         var events = Channel.CreateUnbounded<AgentEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        _ = Task.Run(() => RunAsync(agent, input, events.Writer, cancellationToken), CancellationToken.None);
-        return events.Reader.ReadAllAsync(cancellationToken);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var running = Task.Run(() => RunAsync(agent, input, events.Writer, stop.Token), CancellationToken.None);
+        var ended = false;
+        try
+        {
+            await foreach (var @event in events.Reader.ReadAllAsync(cancellationToken))
+            {
+                ended = @event is AgentEvent.Completed or AgentEvent.Failed or AgentEvent.Cancelled;
+                yield return @event;
+            }
+        }
+        finally
+        {
+            // A reader that leaves before the end (a cancel) stops the run; either way the turn is over only when the run
+            // is: its LLM calls settled in the ledger, so what the turn records as spent is what was charged.
+            if (!ended)
+            {
+                await stop.CancelAsync();
+            }
+
+            await running;
+        }
     }
 
     private async Task RunAsync(AgentRecord agent, TurnInput input, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)

@@ -29,6 +29,9 @@ public sealed record Reservation(Guid Id, long Amount, long RemainingBefore);
 /// <summary>A settled call: what was charged, and whether the real cost was above the reservation (and capped to it).</summary>
 public sealed record Settlement(long Charged, bool Capped);
 
+/// <summary>What a turn's LLM calls were charged, settled call by call.</summary>
+public sealed record TurnSpend(long CostNanos, long PromptTokens, long CompletionTokens, long Calls);
+
 public sealed record UsageRow(string Key, long CostNanos, long PromptTokens, long CompletionTokens, long Calls);
 
 public enum UsageGrouping
@@ -143,6 +146,22 @@ public sealed class Ledger(AiChatDb db, IOptions<BillingOptions> options, TimePr
         await using var connection = await db.OpenAsync();
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE ledger_entries SET state = 'released', amount_nanousd = 0, expires_at = NULL WHERE id = @reservationId AND state = 'held'", new { reservationId }));
+    }
+
+    /// <summary>
+    /// What a turn's calls were charged (its settled entries, made at or after <paramref name="since"/>, the turn's start):
+    /// for a turn cut off mid-answer, whose runtime never reported usage but whose calls were settled all the same.
+    /// </summary>
+    public async Task<TurnSpend> TurnSpendAsync(Guid userId, Guid turnId, DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        return await connection.QuerySingleAsync<TurnSpend>(new CommandDefinition(
+            """
+            SELECT CAST(COALESCE(SUM(amount_nanousd), 0) AS BIGINT) AS CostNanos, CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS PromptTokens,
+                   CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS CompletionTokens, CAST(COUNT(*) AS BIGINT) AS Calls
+            FROM ledger_entries WHERE user_id = @userId AND state = 'settled' AND created_at >= @since AND turn_id = @turnId
+            """,
+            new { userId, turnId, since }, cancellationToken: cancellationToken));
     }
 
     /// <summary>

@@ -235,11 +235,19 @@ public sealed partial class TurnRunner(
         public Task FailAsync(IReadOnlyList<AgentEvent> said, TurnFailure failure) =>
             EndAsync(said, TurnStatus.Failed, MessageStatus.Failed, failure);
 
-        private Task EndAsync(IReadOnlyList<AgentEvent> said, string status, string messageStatus, TurnFailure failure)
+        private async Task EndAsync(IReadOnlyList<AgentEvent> said, string status, string messageStatus, TurnFailure failure)
         {
             var stored = Record(said);
             stored.Add(TurnEvents.Problem(++_seq, turn.Id, failure));
-            return FinishAsync(status, failure, messageStatus, stored, null);
+            // Cut off mid-answer, the runtime reported no usage for its last call, but the metering settled what it
+            // produced: the answer records what the ledger charged (the runtime has stopped, every call is settled).
+            var spend = await ledger.TurnSpendAsync(turn.UserId, turn.Id, turn.CreatedAt, CancellationToken.None);
+            if (spend.Calls > 0)
+            {
+                (_sawUsage, _promptTokens, _completionTokens, _costNanos) = (true, (int)spend.PromptTokens, (int)spend.CompletionTokens, spend.CostNanos);
+            }
+
+            await FinishAsync(status, failure, messageStatus, stored, null);
         }
 
         private async Task FinishAsync(string status, TurnFailure? failure, string messageStatus, IReadOnlyList<StoredEvent> events, long? budgetRemaining)
