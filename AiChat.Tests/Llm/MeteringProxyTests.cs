@@ -189,8 +189,9 @@ public sealed class MeteringProxyTests(PostgresServer postgres)
         Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(client, null, new { input = "x" }, "/internal/llm/v1/embeddings")).StatusCode);
     }
 
-    [Fact]
-    public async Task LettasOwnLlmCallsAreMeteredAsTheirUser()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task LettasOwnLlmCallsAreMeteredAsTheirUser(StoreProvider provider)
     {
         await using var llm = await FakeOpenAi.StartAsync(LogSink.Secret("sk-proxy-" + Guid.NewGuid().ToString("N")));
         llm.DefaultReply = FakeReply.Text("Hello from Letta's model", promptTokens: 500, completionTokens: 20);
@@ -201,12 +202,13 @@ public sealed class MeteringProxyTests(PostgresServer postgres)
             .WithSetting("Letta:BaseUrl", letta.Url.ToString())
             .WithSetting("Letta:Password", letta.Password)
             .WithSetting("Letta:LlmBaseUrl", $"http://127.0.0.1:{port}/internal/llm/v1");
+        await api.OnAsync(provider, postgres);
         api.UseKestrel(port);
         api.StartServer();
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         var pair = await client.RegisterAsync();
 
-        var events = await api.RunTurnAsync(pair.UserId, "hi");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "hi");
 
         Assert.Equal("Hello from Letta's model", events.Answer());
         var call = Assert.Single(letta.LlmCalls);
