@@ -33,7 +33,11 @@ internal static class AgentTurns
     {
         var request = conversationId is { } id ? Conversations.Send(token, id, content) : SseReader.Send(token, content);
         var (response, reader) = await SseReader.OpenAsync(client, request);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            Assert.Fail($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
+        }
+
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         return (response, reader);
     }

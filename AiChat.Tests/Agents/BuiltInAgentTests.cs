@@ -167,8 +167,10 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
     {
         var connectionString = await postgres.CreateDatabaseAsync();
         var model = new GatedChatClient("done");
-        await using var first = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.UseModel(model));
-        await using var second = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.UseModel(model));
+        // One data folder too: the instances share the token signing key, as replicas get it from the AppHost.
+        var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-two-{Guid.NewGuid():N}");
+        await using var second = new ApiFactory(dataDirectory).WithPostgres(connectionString).WithServices(s => s.UseModel(model));
+        await using var first = new ApiFactory(dataDirectory) { DeleteDataOnDispose = false }.WithPostgres(connectionString).WithServices(s => s.UseModel(model));
         using var firstClient = first.CreateClient();
         using var secondClient = second.CreateClient();
         var pair = await firstClient.RegisterAsync();
