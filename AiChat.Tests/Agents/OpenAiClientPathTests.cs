@@ -34,14 +34,14 @@ public sealed class OpenAiClientPathTests(PostgresServer postgres)
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
-    public async Task StreamedTextArrivesInChunksWithTheFinalUsage(StoreProvider provider)
+    public async Task StreamedTextArrivesAsDeltasWithTheFinalUsage(StoreProvider provider)
     {
         await using var rig = await Rig.StartAsync(provider, postgres);
         rig.Llm.Enqueue(FakeReply.Text("Hello Ana, nice to meet you!", promptTokens: 321, completionTokens: 9, chunkSize: 4));
 
         var events = await rig.StreamAsync("hi");
 
-        Assert.True(events.Count(e => e.Event == "message.delta") > 3);
+        Assert.Equal("message.delta", events[1].Event); // the text streams before the usage, however the deltas are coalesced
         Assert.Equal("Hello Ana, nice to meet you!", events.Streamed());
         Assert.Equal("Hello Ana, nice to meet you!", events.Answer());
         var usage = Assert.Single(events.Named("usage"));

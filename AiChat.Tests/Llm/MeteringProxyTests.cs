@@ -207,8 +207,10 @@ public sealed class MeteringProxyTests(PostgresServer postgres)
         api.StartServer();
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         var pair = await client.RegisterAsync();
+        // Titled at creation: no title call follows the turn, so the budget shows the turn's call alone.
+        var conversationId = await Chat.Conversations.CreateIdAsync(client, pair.AccessToken, title: "Letta");
 
-        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "hi");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "hi", conversationId);
 
         Assert.Equal("Hello from Letta's model", events.Answer());
         var call = Assert.Single(letta.LlmCalls);
