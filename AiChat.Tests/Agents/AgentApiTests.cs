@@ -1,33 +1,39 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AiChat.Api.Data;
 using AiChat.Tests.Api;
 using AiChat.Tests.Auth;
+using AiChat.Tests.Chat;
 using AiChat.Tests.Infrastructure;
-using Microsoft.Extensions.AI;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace AiChat.Tests.Agents;
 
 /// <summary>The agent endpoints of DESIGN §3 on the built-in runtime.</summary>
 [Trait("Category", "Agents")]
-public sealed class AgentApiTests : IAsyncLifetime
+public sealed class AgentApiTests(PostgresServer postgres) : IAsyncLifetime
 {
-    private readonly ApiFactory _api = new();
+    private ApiFactory? _api;
     private HttpClient _client = null!;
     private TokenPair _ana = null!;
 
-    public async ValueTask InitializeAsync()
+    private ApiFactory Api => _api!;
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public async ValueTask DisposeAsync()
     {
-        _client = _api.CreateClient();
-        _ana = await _client.RegisterAsync(name: "Ana");
+        if (_api is not null)
+        {
+            await _api.DisposeAsync();
+        }
     }
 
-    public ValueTask DisposeAsync() => _api.DisposeAsync();
-
-    [Fact]
-    public async Task EveryNewAccountHasAReadyAgentWithDefaultBlocks()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task EveryNewAccountHasAReadyAgentWithDefaultBlocks(StoreProvider provider)
     {
+        await StartAsync(provider);
         var status = await GetAsync("/api/v1/agent/status");
         Assert.Equal("builtin", status.GetProperty("runtime").GetString());
         Assert.Equal("ready", status.GetProperty("status").GetString());
@@ -45,9 +51,11 @@ public sealed class AgentApiTests : IAsyncLifetime
         Assert.Equal(5000, human.GetProperty("limit").GetInt32());
     }
 
-    [Fact]
-    public async Task ArchivalPassagesCanBeAddedSearchedAndDeleted()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ArchivalPassagesCanBeAddedSearchedAndDeleted(StoreProvider provider)
     {
+        await StartAsync(provider);
         var cello = await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory/archival", _ana.AccessToken, new { content = "Ana plays the cello on Sundays." });
         Assert.Equal(HttpStatusCode.Created, cello.StatusCode);
         var celloId = (await cello.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("id").GetString();
@@ -65,9 +73,11 @@ public sealed class AgentApiTests : IAsyncLifetime
         Assert.Equal(1, (await GetAsync("/api/v1/agent/memory/archival")).GetProperty("count").GetInt32());
     }
 
-    [Fact]
-    public async Task OneUsersMemoryIsInvisibleToAnother()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task OneUsersMemoryIsInvisibleToAnother(StoreProvider provider)
     {
+        await StartAsync(provider);
         var secret = await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory/archival", _ana.AccessToken, new { content = "Ana's bank PIN hint: her first cat." });
         var id = (await secret.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("id").GetString();
         var bob = await _client.RegisterAsync(name: "Bob");
@@ -81,12 +91,14 @@ public sealed class AgentApiTests : IAsyncLifetime
         Assert.DoesNotContain("Ana", bobsMemory);
     }
 
-    [Fact]
-    public async Task ResetScopesForgetWhatTheySay()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ResetScopesForgetWhatTheySay(StoreProvider provider)
     {
+        await StartAsync(provider);
         await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory/archival", _ana.AccessToken, new { content = "Ana likes jazz." });
         await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory", _ana.AccessToken, new { blocks = new[] { new { label = "human", value = "Name: Ana\nLikes jazz" } } });
-        await BuiltInAgentTests.InsertHistoryAsync(_api, _ana.UserId, 6);
+        await BuiltInAgentTests.InsertHistoryAsync(Api, _ana.UserId, 6);
 
         Assert.Equal(HttpStatusCode.OK, (await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/reset", _ana.AccessToken, new { scope = "conversation" })).StatusCode);
         Assert.Equal(0, (await GetAsync("/api/v1/agent/status")).GetProperty("message_count").GetInt32());
@@ -94,7 +106,7 @@ public sealed class AgentApiTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, (await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/reset", _ana.AccessToken, new { scope = "memory" })).StatusCode);
         Assert.Equal(0, (await GetAsync("/api/v1/agent/memory/archival")).GetProperty("count").GetInt32());
-        Assert.Equal("Name: Ana", await BuiltInAgentTests.HumanBlockAsync(_api, _ana.UserId));
+        Assert.Equal("Name: Ana", await BuiltInAgentTests.HumanBlockAsync(Api, _ana.UserId));
 
         foreach (var bad in new object[] { new { scope = "everything" }, new { scope = (string?)null }, new { scope = "1" } })
         {
@@ -102,17 +114,21 @@ public sealed class AgentApiTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task ABadMemoryRequestIsAProblem()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task ABadMemoryRequestIsAProblem(StoreProvider provider)
     {
+        await StartAsync(provider);
         await ApiPipelineTests.AssertProblemAsync(await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory", _ana.AccessToken, new { blocks = Array.Empty<object>() }), HttpStatusCode.UnprocessableEntity, "validation_failed");
         await ApiPipelineTests.AssertProblemAsync(await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory/archival", _ana.AccessToken, new { content = " " }), HttpStatusCode.UnprocessableEntity, "validation_failed");
         await ApiPipelineTests.AssertProblemAsync(await _client.GetWithTokenAsync("/api/v1/agent/memory/archival?limit=1000", _ana.AccessToken), HttpStatusCode.UnprocessableEntity, "validation_failed");
     }
 
-    [Fact]
-    public async Task TheAgentIsInTheExportAndGoesWithTheAccount()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheAgentIsInTheExportAndGoesWithTheAccount(StoreProvider provider)
     {
+        await StartAsync(provider);
         await _client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory/archival", _ana.AccessToken, new { content = "Ana's favourite colour is teal." });
 
         var export = await GetAsync("/api/v1/user/export");
@@ -121,26 +137,40 @@ public sealed class AgentApiTests : IAsyncLifetime
         Assert.Equal("healthy", (await GetAsync("/api/v1/user/health")).GetProperty("status").GetString());
 
         await _client.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/user", _ana.AccessToken);
-        Assert.Equal(0, await BuiltInAuthTests.CountAsync(_api, "SELECT COUNT(*) FROM agents"));
-        Assert.Equal(0, await BuiltInAuthTests.CountAsync(_api, "SELECT COUNT(*) FROM archival_passages"));
-        Assert.Equal(0, await BuiltInAuthTests.CountAsync(_api, "SELECT COUNT(*) FROM memory_blocks"));
+        Assert.Equal(0, await BuiltInAuthTests.CountAsync(Api, "SELECT COUNT(*) FROM agents"));
+        Assert.Equal(0, await BuiltInAuthTests.CountAsync(Api, "SELECT COUNT(*) FROM archival_passages"));
+        Assert.Equal(0, await BuiltInAuthTests.CountAsync(Api, "SELECT COUNT(*) FROM memory_blocks"));
     }
 
-    [Fact]
-    public async Task AResetWhileATurnRunsIsTurnedAwayAsBusy()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AResetWhileATurnRunsIsTurnedAwayAsBusy(StoreProvider provider)
     {
-        var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromSeconds(8) };
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
+        var model = new GatedChatClient("done");
+        await using var api = await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
-        var turn = api.RunTurnAsync(pair.UserId, "slow one");
-        await Task.Delay(300, TestContext.Current.CancellationToken);
+        var (response, turn) = await AgentTurns.OpenAsync(client, pair.AccessToken, "slow one");
+        using (response)
+        {
+            await model.WaitUntilHeldAsync(1);
 
-        Assert.Equal("busy", (await (await client.GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("status").GetString());
-        var reset = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/reset", pair.AccessToken, new { scope = "all" });
+            Assert.Equal("busy", (await (await client.GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("status").GetString());
+            var reset = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/reset", pair.AccessToken, new { scope = "all" });
 
-        await ApiPipelineTests.AssertProblemAsync(reset, HttpStatusCode.Conflict, "agent_busy");
-        await turn;
+            await ApiPipelineTests.AssertProblemAsync(reset, HttpStatusCode.Conflict, "agent_busy");
+            model.Open();
+            Assert.Equal("done", (await turn.ReadAllAsync()).Answer());
+        }
+
+        Assert.Equal(2, (await (await client.GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("message_count").GetInt32());
+    }
+
+    private async Task StartAsync(StoreProvider provider)
+    {
+        _api = await new ApiFactory().OnAsync(provider, postgres);
+        _client = _api.CreateClient();
+        _ana = await _client.RegisterAsync(name: "Ana");
     }
 
     private async Task<JsonElement> GetAsync(string path)

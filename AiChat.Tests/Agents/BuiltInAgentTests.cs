@@ -5,6 +5,7 @@ using AiChat.Api.Agents;
 using AiChat.Api.Llm;
 using AiChat.Api.Data;
 using AiChat.Tests.Api;
+using AiChat.Tests.Chat;
 using AiChat.Tests.Infrastructure;
 using Dapper;
 using Microsoft.Extensions.AI;
@@ -16,74 +17,81 @@ namespace AiChat.Tests.Agents;
 [Trait("Category", "Agents")]
 public sealed class BuiltInAgentTests(PostgresServer postgres)
 {
-    [Fact]
-    public async Task TheOfflineModelRemembersANameAcrossARestart()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheOfflineModelRemembersANameAcrossARestart(StoreProvider provider)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-offline-{Guid.NewGuid():N}");
+        var database = provider == StoreProvider.Postgres ? await postgres.CreateDatabaseAsync() : null;
         TokenPair pair;
-        await using (var first = new ApiFactory(dataDirectory) { DeleteDataOnDispose = false })
+        await using (var first = OnStore(new ApiFactory(dataDirectory) { DeleteDataOnDispose = false }, database))
         {
             using var client = first.CreateClient();
             pair = await client.RegisterAsync(name: null);
 
-            var events = await first.RunTurnAsync(pair.UserId, "Hi! My name is Ana.");
+            var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "Hi! My name is Ana.");
 
-            Assert.Contains(events, e => e is AgentEvent.ToolCall { Name: MemoryTools.Append });
-            Assert.Contains(events, e => e is AgentEvent.ToolResult { Ok: true });
-            Assert.Contains(events, e => e is AgentEvent.MemoryUpdated { Label: "human" });
+            Assert.Equal(["turn.started", "usage", "tool.call", "tool.result", "memory.updated", "usage", "turn.completed"], events.Steps());
+            Assert.Equal(MemoryTools.Append, events.Named("tool.call").Single().GetProperty("name").GetString());
+            Assert.True(events.Named("tool.result").Single().GetProperty("ok").GetBoolean());
+            Assert.Equal("human", events.Named("memory.updated").Single().GetProperty("label").GetString());
             Assert.StartsWith(OfflineChatClient.Label, events.Answer());
-            Assert.Equal(2, events.OfType<AgentEvent.Usage>().Count());
-            var memory = await (await client.GetWithTokenAsync("/api/v1/agent/memory", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+            var memory = await (await client.GetWithTokenAsync("/api/v1/agent/memory", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
             Assert.Contains("Ana", memory.GetProperty("blocks").EnumerateArray().Single(b => b.GetProperty("label").GetString() == "human").GetProperty("value").GetString());
         }
 
-        await using var second = new ApiFactory(dataDirectory);
-        var answer = (await second.RunTurnAsync(pair.UserId, "What is my name?")).Answer();
+        await using var second = OnStore(new ApiFactory(dataDirectory), database);
+        var answer = (await AgentTurns.StreamAsync(second.CreateClient(), pair.AccessToken, "What is my name?")).Answer();
 
         Assert.Contains("Ana", answer);
         Assert.Contains("offline model", answer);
     }
 
-    [Fact]
-    public async Task TheOfflineModelSavesAndFindsArchivalMemory()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheOfflineModelSavesAndFindsArchivalMemory(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync();
 
-        await api.RunTurnAsync(pair.UserId, "Please remember that my sister's birthday is on the 3rd of May.");
-        var events = await api.RunTurnAsync(pair.UserId, "What do you remember about birthdays?");
+        await AgentTurns.StreamAsync(client, pair.AccessToken, "Please remember that my sister's birthday is on the 3rd of May.");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "What do you remember about birthdays?");
 
-        Assert.Contains(events, e => e is AgentEvent.ToolCall { Name: MemoryTools.ArchivalSearch });
+        Assert.Equal([MemoryTools.ArchivalSearch], events.Named("tool.call").Select(c => c.GetProperty("name").GetString()));
         Assert.Contains("3rd of May", events.Answer());
-        var archival = await (await client.GetWithTokenAsync("/api/v1/agent/memory/archival?query=birthday", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var archival = await (await client.GetWithTokenAsync("/api/v1/agent/memory/archival?query=birthday", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.Equal(1, archival.GetProperty("count").GetInt32());
     }
 
-    [Fact]
-    public async Task AToolThatWouldOverflowABlockFailsAndLeavesTheBlockAsItWas()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AToolThatWouldOverflowABlockFailsAndLeavesTheBlockAsItWas(StoreProvider provider)
     {
         var longFact = new string('x', 300);
         var model = new ScriptedChatClient((call, _, _) => call == 1
             ? ScriptedStep.Use(MemoryTools.Append, new() { ["label"] = "human", ["content"] = longFact })
             : ScriptedStep.Say("ok"));
-        await using var api = new ApiFactory().WithSetting("Agents:HumanLimit", "200").WithServices(s => s.UseModel(model));
+        await using var api = await new ApiFactory().WithSetting("Agents:HumanLimit", "200").WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: "Ana");
 
-        var events = await api.RunTurnAsync(pair.UserId, "remember this long thing");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "remember this long thing");
 
-        Assert.Contains(events, e => e is AgentEvent.ToolResult { Name: MemoryTools.Append, Ok: false });
-        Assert.DoesNotContain(events, e => e is AgentEvent.MemoryUpdated);
+        var result = events.Named("tool.result").Single();
+        Assert.Equal((MemoryTools.Append, false), (result.GetProperty("name").GetString(), result.GetProperty("ok").GetBoolean()));
+        Assert.Empty(events.Named("memory.updated"));
+        Assert.Equal("ok", events.Answer());
         var toolResult = model.Received[1].Messages.Last().Contents.OfType<FunctionResultContent>().Single().Result?.ToString();
         Assert.StartsWith("Error", toolResult);
         Assert.Equal("Name: Ana", await HumanBlockAsync(api, pair.UserId));
     }
 
-    [Fact]
-    public async Task AMemoryUpdateOverALimitIsRefusedAndNothingIsApplied()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AMemoryUpdateOverALimitIsRefusedAndNothingIsApplied(StoreProvider provider)
     {
-        await using var api = new ApiFactory();
+        await using var api = await new ApiFactory().OnAsync(provider, postgres);
         using var client = api.CreateClient();
         var pair = await client.RegisterAsync(name: "Ana");
 
@@ -94,7 +102,7 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
 
         var problem = await ApiPipelineTests.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity, "memory_limit_exceeded");
         Assert.Equal("human", JsonDocument.Parse(problem).RootElement.GetProperty("label").GetString());
-        var memory = await (await client.GetWithTokenAsync("/api/v1/agent/memory", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var memory = await (await client.GetWithTokenAsync("/api/v1/agent/memory", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.DoesNotContain(memory.GetProperty("blocks").EnumerateArray(), b => b.GetProperty("value").GetString() == "A new persona.");
 
         var ok = await client.SendWithTokenAsync(HttpMethod.Post, "/api/v1/agent/memory", pair.AccessToken, new { blocks = new[] { new { label = "human", value = "Name: Ana\nLives in Porto" } } });
@@ -105,112 +113,129 @@ public sealed class BuiltInAgentTests(PostgresServer postgres)
         await ApiPipelineTests.AssertProblemAsync(unknown, HttpStatusCode.UnprocessableEntity, "unknown_block");
     }
 
-    [Fact]
-    public async Task TheToolLoopStopsAtItsBoundAndStillAnswers()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task TheToolLoopStopsAtItsBoundAndStillAnswers(StoreProvider provider)
     {
         var model = new ScriptedChatClient((call, _, options) => options?.Tools is { Count: > 0 }
             ? ScriptedStep.Use(MemoryTools.ArchivalSearch, new() { ["query"] = $"loop {call}" })
             : ScriptedStep.Say("final answer"));
-        await using var api = new ApiFactory().WithSetting("Agents:MaxSteps", "4").WithServices(s => s.UseModel(model));
-        var pair = await api.CreateClient().RegisterAsync();
+        await using var api = await new ApiFactory().WithSetting("Agents:MaxSteps", "4").WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
 
-        var events = await api.RunTurnAsync(pair.UserId, "loop forever");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "loop forever");
 
         Assert.Equal(4, model.Calls);
-        Assert.Equal(3, events.OfType<AgentEvent.ToolCall>().Count());
+        Assert.Equal(3, events.Named("tool.call").Count());
         Assert.Null(model.Received[^1].Options?.Tools);
-        var completed = events.OfType<AgentEvent.Completed>().Single();
-        Assert.Equal("max_steps", completed.StopReason);
-        Assert.Equal("final answer", completed.Text);
+        Assert.Equal("final answer", events.Answer());
     }
 
-    [Fact]
-    public async Task TwoTurnsOnOneAgentRunOneAfterTheOther()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AMessageWhileTheAgentAnswersIsTurnedAwayAsBusyAndNothingOfItIsStored(StoreProvider provider)
     {
-        var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
-        var pair = await api.CreateClient().RegisterAsync();
+        var model = new GatedChatClient("done");
+        await using var api = await new ApiFactory().WithServices(s => s.UseModel(model)).OnAsync(provider, postgres);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
 
-        var turns = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => api.RunTurnAsync(pair.UserId, $"message {i}")));
+        var (response, running) = await AgentTurns.OpenAsync(client, pair.AccessToken, "slow");
+        using (response)
+        {
+            await model.WaitUntilHeldAsync(1);
 
-        Assert.All(turns, events => Assert.Equal("done", events.Answer()));
-        Assert.Equal(1, model.MaxConcurrentCalls);
+            foreach (var content in new[] { "impatient", "still impatient" })
+            {
+                var refused = await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, content)), Ct);
+                await ApiPipelineTests.AssertProblemAsync(refused, HttpStatusCode.Conflict, "agent_busy");
+            }
+
+            model.Open();
+            Assert.Equal("done", (await running.ReadAllAsync()).Answer());
+        }
+
+        Assert.Equal(1, model.MaxHeld);
+        var history = await (await client.GetWithTokenAsync("/api/v1/chat/history", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(["done", "slow"], history.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("content").GetString()));
     }
 
+    // Several API instances share one store only on Postgres (the AppHost refuses replicas on SQLite).
     [Fact]
     public async Task TwoApiInstancesOnOneDatabaseStillRunOneTurnAtATime()
     {
         var connectionString = await postgres.CreateDatabaseAsync();
-        var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var first = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.UseModel(model));
-        await using var second = new ApiFactory().WithPostgres(connectionString).WithServices(s => s.UseModel(model));
-        var pair = await first.CreateClient().RegisterAsync();
+        var model = new GatedChatClient("done");
+        // One data folder too: the instances share the token signing key, as replicas get it from the AppHost.
+        var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-two-{Guid.NewGuid():N}");
+        await using var second = new ApiFactory(dataDirectory).WithPostgres(connectionString).WithServices(s => s.UseModel(model));
+        await using var first = new ApiFactory(dataDirectory) { DeleteDataOnDispose = false }.WithPostgres(connectionString).WithServices(s => s.UseModel(model));
+        using var firstClient = first.CreateClient();
+        using var secondClient = second.CreateClient();
+        var pair = await firstClient.RegisterAsync();
 
-        var turns = await Task.WhenAll(
-            first.RunTurnAsync(pair.UserId, "one"),
-            second.RunTurnAsync(pair.UserId, "two"),
-            first.RunTurnAsync(pair.UserId, "three"),
-            second.RunTurnAsync(pair.UserId, "four"));
+        var (response, running) = await AgentTurns.OpenAsync(firstClient, pair.AccessToken, "one");
+        using (response)
+        {
+            await model.WaitUntilHeldAsync(1);
 
-        Assert.All(turns, events => Assert.Equal("done", events.Answer()));
-        Assert.Equal(4, model.Calls);
-        Assert.Equal(1, model.MaxConcurrentCalls);
-    }
+            foreach (var client in new[] { secondClient, firstClient, secondClient })
+            {
+                var refused = await client.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, "two")), Ct);
+                await ApiPipelineTests.AssertProblemAsync(refused, HttpStatusCode.Conflict, "agent_busy");
+            }
 
-    [Fact]
-    public async Task ASecondTurnThatCannotWaitIsTurnedAwayAsBusy()
-    {
-        var model = new ScriptedChatClient((_, _, _) => ScriptedStep.Say("done")) { Delay = TimeSpan.FromSeconds(1) };
-        await using var api = new ApiFactory().WithServices(s => s.UseModel(model));
-        var pair = await api.CreateClient().RegisterAsync();
+            model.Open();
+            Assert.Equal("done", (await running.ReadAllAsync()).Answer());
+        }
 
-        var running = api.RunTurnAsync(pair.UserId, "slow");
-        await Task.Delay(200, TestContext.Current.CancellationToken);
-
-        await Assert.ThrowsAsync<AgentBusyException>(() => api.RunTurnAsync(pair.UserId, "impatient", TimeSpan.FromMilliseconds(100)));
-        Assert.Equal("done", (await running).Answer());
+        Assert.Equal("done", (await AgentTurns.StreamAsync(secondClient, pair.AccessToken, "three")).Answer());
+        Assert.Equal(1, model.MaxHeld);
     }
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
     public async Task OlderTurnsAreSummarisedWhenTheWindowFills(StoreProvider provider)
     {
-        await using var api = new ApiFactory().WithSetting("Llm:ContextWindow", "2000").WithSetting("Llm:MaxOutputTokens", "200");
-        if (provider == StoreProvider.Postgres)
-        {
-            api.WithPostgres(await postgres.CreateDatabaseAsync());
-        }
-
-        var pair = await api.CreateClient().RegisterAsync();
+        await using var api = await new ApiFactory().WithSetting("Llm:ContextWindow", "2000").WithSetting("Llm:MaxOutputTokens", "200").OnAsync(provider, postgres);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync();
         await InsertHistoryAsync(api, pair.UserId, 400);
 
-        var events = await api.RunTurnAsync(pair.UserId, "What is my name?");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "What is my name?");
 
-        Assert.Equal(2, events.OfType<AgentEvent.Usage>().Count()); // the summary, then the answer
-        await using var connection = await api.Services.GetRequiredService<AiChatDb>().OpenAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(2, events.Named("usage").Count()); // the summary, then the answer
+        await using var connection = await api.Services.GetRequiredService<AiChatDb>().OpenAsync(Ct);
         var summary = await connection.QuerySingleAsync<(string Summary, long Through)>(
             "SELECT summary, summary_through_seq FROM conversations WHERE user_id = @id AND is_default", new { id = pair.UserId });
         Assert.Contains("summary of", summary.Summary);
         Assert.True(summary.Through > 0);
 
-        var status = await (await api.CreateClient().GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var status = await (await client.GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.True(status.GetProperty("context").GetProperty("tokens").GetInt32() <= 2000);
-        Assert.Equal(400, status.GetProperty("message_count").GetInt32());
+        Assert.Equal(402, status.GetProperty("message_count").GetInt32());
     }
 
-    [Fact]
-    public async Task AHundredThousandMessageHistoryStaysWithinTheWindow()
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AHundredThousandMessageHistoryStaysWithinTheWindow(StoreProvider provider)
     {
-        await using var api = new ApiFactory().WithSetting("Llm:ContextWindow", "8000");
-        var pair = await api.CreateClient().RegisterAsync(name: null);
+        await using var api = await new ApiFactory().WithSetting("Llm:ContextWindow", "8000").OnAsync(provider, postgres);
+        using var client = api.CreateClient();
+        var pair = await client.RegisterAsync(name: null);
         await InsertHistoryAsync(api, pair.UserId, 100_000);
 
-        var events = await api.RunTurnAsync(pair.UserId, "What is my name?");
+        var events = await AgentTurns.StreamAsync(client, pair.AccessToken, "What is my name?");
 
         Assert.Contains("don't know your name", events.Answer());
-        var status = await (await api.CreateClient().GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        var status = await (await client.GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.True(status.GetProperty("context").GetProperty("tokens").GetInt32() <= 8000);
     }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static ApiFactory OnStore(ApiFactory api, string? database) => database is null ? api : api.WithPostgres(database);
 
     internal static async Task<string> HumanBlockAsync(ApiFactory api, Guid userId)
     {

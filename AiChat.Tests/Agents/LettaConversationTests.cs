@@ -74,7 +74,7 @@ public sealed class LettaConversationTests(PostgresServer postgres)
         var deleted = await CreateAsync(rig, pair, new { });
         var lost = await CreateAsync(rig, pair, new { });
         var lettaIds = rig.Letta.Conversations.Select(c => c.Id).ToList();
-        using (var http = LettaConversationFakeTests.Http(rig.Letta))
+        using (var http = Fakes.SelfChecks.LettaConversationFakeSelfCheckTests.Http(rig.Letta))
         {
             Assert.Equal(HttpStatusCode.OK, (await http.DeleteAsync($"v1/conversations/{lettaIds[2]}", Ct)).StatusCode);
         }

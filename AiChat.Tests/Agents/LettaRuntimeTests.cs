@@ -21,7 +21,11 @@ using Microsoft.Extensions.Options;
 
 namespace AiChat.Tests.Agents;
 
-/// <summary>The Letta runtime against the Letta contract fake, which calls a small OpenAI-compatible responder for its LLM.</summary>
+/// <summary>
+/// Unit level: how the Letta runtime maps each of its calls onto Letta's V1 API (the contract fake records every request),
+/// with no API around it. Turns as a client sees them go through the chat endpoint: <see cref="LettaThroughApiTests"/> and
+/// <see cref="LettaConversationTests"/>.
+/// </summary>
 [Trait("Category", "Letta")]
 public sealed class LettaRuntimeTests
 {
@@ -243,117 +247,6 @@ public sealed class LettaRuntimeTests
     }
 
     [Fact]
-    public async Task AStreamedTurnYieldsReasoningDeltasUsageAndTheWholeTextInOrder()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        await rig.Runtime.UpdateBlocksAsync(agent, [new BlockUpdate("human", "Name: Ana")], Ct);
-        rig.Llm.Reply("Hello Ana, good to see you again!", prompt: 120, completion: 9);
-
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi, it's me"), Ct));
-
-        Assert.IsType<AgentEvent.ReasoningDelta>(events[0]);
-        var deltas = events.OfType<AgentEvent.MessageDelta>().ToList();
-        Assert.True(deltas.Count > 1, "the reply arrives in several deltas");
-        Assert.Equal(Enumerable.Range(1, deltas.Count), events.Select((e, i) => (e, i)).Where(x => x.e is AgentEvent.MessageDelta).Select(x => x.i));
-        Assert.Equal(new AgentEvent.Usage("gpt-4o-mini", 120, 9, null), events[^2]);
-        var completed = Assert.IsType<AgentEvent.Completed>(events[^1]);
-        Assert.Equal(new AgentEvent.Completed("Hello Ana, good to see you again!", "end_turn"), completed);
-        Assert.Equal(completed.Text, string.Concat(deltas.Select(d => d.Text)));
-
-        var call = Assert.Single(rig.Letta.LlmCalls);
-        Assert.Equal(new Uri(rig.Options.LlmBaseUrl + "/chat/completions"), call.Url);
-        Assert.Equal(rig.Keys.KeyFor(agent.UserId), call.ApiKey);
-        var seen = Assert.Single(rig.Llm.Calls);
-        Assert.Equal($"Bearer {rig.Keys.KeyFor(agent.UserId)}", seen.Authorization);
-        Assert.Equal("gpt-4o-mini", seen.Body["model"]!.GetValue<string>());
-        Assert.Contains("Name: Ana", seen.Body["messages"]![0]!["content"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Equal("Hi, it's me", seen.Body["messages"]!.AsArray()[^1]!["content"]!.GetValue<string>());
-    }
-
-    [Fact]
-    public async Task AMemoryToolCallIsReportedAppliedAndMetered()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        rig.Llm.ReplyWithToolCall("core_memory_append", """{"label":"human","content":"Likes tea"}""", prompt: 100, completion: 12);
-        rig.Llm.Reply("Noted: you like tea.", prompt: 130, completion: 6);
-
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "I like tea"), Ct));
-
-        var toolCall = Assert.Single(events.OfType<AgentEvent.ToolCall>());
-        Assert.Equal("core_memory_append", toolCall.Name);
-        Assert.Equal("Likes tea", JsonDocument.Parse(toolCall.Arguments).RootElement.GetProperty("content").GetString());
-        var afterCall = events.SkipWhile(e => e is not AgentEvent.ToolCall).ToList();
-        Assert.Equal(new AgentEvent.ToolResult("core_memory_append", true), afterCall[1]);
-        Assert.Equal(new AgentEvent.MemoryUpdated("human"), afterCall[2]);
-        Assert.Equal(new AgentEvent.Usage("gpt-4o-mini", 230, 18, null), events[^2]);
-        Assert.Equal(new AgentEvent.Completed("Noted: you like tea.", "end_turn"), events[^1]);
-        Assert.Equal("Likes tea", rig.Letta.Agent(agent.ExternalId!)!.Blocks.Single(b => b.Label == "human").Value);
-        Assert.Equal(2, rig.Llm.Calls.Count);
-        Assert.All(rig.Letta.LlmCalls, call => Assert.Equal(rig.Keys.KeyFor(agent.UserId), call.ApiKey));
-    }
-
-    [Fact]
-    public async Task AnErrorMidStreamEndsTheTurnWithFailed()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        rig.Letta.FailNextSend();
-
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
-
-        Assert.Equal(new AgentEvent.MessageDelta("Partial answer"), events[0]);
-        Assert.Equal("agent_error", Assert.IsType<AgentEvent.Failed>(events[^1]).Code);
-        Assert.Equal(2, events.Count);
-    }
-
-    [Fact]
-    public async Task AFailingLlmEndpointEndsTheTurnWithFailed()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        rig.Llm.FailWith(HttpStatusCode.PaymentRequired);
-
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
-
-        var failed = Assert.IsType<AgentEvent.Failed>(Assert.Single(events));
-        Assert.Equal("agent_error", failed.Code);
-        Assert.Contains("402", failed.Detail, StringComparison.Ordinal);
-        Assert.Equal(402, Assert.Single(rig.Letta.LlmCalls).Status);
-    }
-
-    [Fact]
-    public async Task ASendRefusedAsBusyIsRetriedAndThenSucceeds()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        rig.Letta.ConflictNextSends(2);
-
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
-
-        Assert.IsType<AgentEvent.Completed>(events[^1]);
-        Assert.Equal(3, rig.Letta.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/messages", StringComparison.Ordinal)));
-        Assert.Single(rig.Llm.Calls);
-    }
-
-    [Fact]
-    public async Task ASendStillBusyAfterTheLastRetryFailsTheTurn()
-    {
-        await using var rig = await LettaRig.StartAsync(options => options.MaxConflictRetries = 2);
-        var agent = await rig.CreateAgentAsync();
-        rig.Letta.ConflictNextSends(5);
-
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
-
-        var failed = Assert.IsType<AgentEvent.Failed>(Assert.Single(events));
-        Assert.Equal("agent_unavailable", failed.Code);
-        Assert.Contains("currently being processed", failed.Detail, StringComparison.Ordinal);
-        Assert.Equal(3, rig.Letta.Requests.Count(r => r.Method == "POST" && r.Path.EndsWith("/messages", StringComparison.Ordinal)));
-        Assert.Empty(rig.Llm.Calls);
-    }
-
-    [Fact]
     public async Task AReadThatMeetsAServerErrorIsTriedAgain()
     {
         await using var rig = await LettaRig.StartAsync();
@@ -367,20 +260,15 @@ public sealed class LettaRuntimeTests
     }
 
     [Fact]
-    public async Task ASendOrAWriteThatMeetsAServerErrorIsNeverTriedAgain()
+    public async Task AWriteThatMeetsAServerErrorIsNeverTriedAgain()
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
 
         rig.Letta.FailNextRequests(1);
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
-        rig.Letta.FailNextRequests(1);
         await Assert.ThrowsAsync<AgentRuntimeUnavailableException>(() => rig.Runtime.InsertArchivalAsync(agent, "Ana likes tea", Ct));
 
-        Assert.Equal("agent_unavailable", Assert.IsType<AgentEvent.Failed>(Assert.Single(events)).Code);
-        Assert.Single(rig.Letta.Requests, r => r.Method == "POST" && r.Path.EndsWith("/messages", StringComparison.Ordinal));
         Assert.Single(rig.Letta.Requests, r => r.Method == "POST" && r.Path.EndsWith("/archival-memory", StringComparison.Ordinal));
-        Assert.Empty(rig.Llm.Calls);
         Assert.Empty(rig.Letta.Agent(agent.ExternalId!)!.Passages);
     }
 
@@ -481,23 +369,6 @@ public sealed class LettaRuntimeTests
     }
 
     [Fact]
-    public async Task ACancelledTurnOfTheDefaultConversationCancelsNothingInLetta()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        rig.Llm.Hold();
-        using var cancellation = new CancellationTokenSource();
-
-        var turn = CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), cancellation.Token));
-        await Chat.ChatTests.WaitForAsync(() => Task.FromResult(rig.Llm.Waiting == 1 ? (object)true : null));
-        await cancellation.CancelAsync();
-
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => turn);
-        Assert.DoesNotContain(rig.Letta.Requests, r => r.Path.EndsWith("/cancel", StringComparison.Ordinal));
-        rig.Llm.Release();
-    }
-
-    [Fact]
     public async Task DeletingAConversationTwiceOrWhileLettaIsDownIsNoError()
     {
         await using var rig = await LettaRig.StartAsync();
@@ -514,29 +385,6 @@ public sealed class LettaRuntimeTests
         Assert.True(rig.Letta.Conversation(conversationId)!.Deleted);
         Assert.False(rig.Letta.Conversation(other)!.Deleted);
         Assert.Equal(3, rig.Letta.Requests.Count(r => r.Method == "DELETE" && r.Path.StartsWith("/v1/conversations/", StringComparison.Ordinal)));
-    }
-
-    [Fact]
-    public async Task TheFakeAnswersASendWithoutStreamingWithWholeMessagesStopReasonAndUsage()
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        using var http = new HttpClient { BaseAddress = rig.Letta.Url };
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"v1/agents/{agent.ExternalId}/messages")
-        {
-            Content = new StringContent("""{"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", rig.Letta.Password);
-
-        using var response = await http.SendAsync(request, Ct);
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var messages = body.GetProperty("messages").EnumerateArray().ToList();
-        Assert.Equal(["reasoning_message", "assistant_message"], messages.Select(m => m.GetProperty("message_type").GetString()));
-        Assert.Equal(ChatCompletionsResponder.DefaultText, messages[1].GetProperty("content").GetString());
-        Assert.Equal("end_turn", body.GetProperty("stop_reason").GetProperty("stop_reason").GetString());
-        Assert.Equal(120, body.GetProperty("usage").GetProperty("total_tokens").GetInt32());
     }
 
     [Fact]
@@ -557,31 +405,6 @@ public sealed class LettaRuntimeTests
         });
     }
 
-    [Theory]
-    [InlineData("python-requests/2.32.3", HttpStatusCode.UnprocessableEntity)]
-    [InlineData("AiChat/1.0", HttpStatusCode.UnprocessableEntity)]
-    [InlineData("letta-client/1.0.0", HttpStatusCode.OK)]
-    [InlineData(null, HttpStatusCode.OK)]
-    public async Task TheFakeTreatsAForeignUserAgentAsALegacyClientThatCannotStream(string? userAgent, HttpStatusCode expected)
-    {
-        await using var rig = await LettaRig.StartAsync();
-        var agent = await rig.CreateAgentAsync();
-        using var http = new HttpClient { BaseAddress = rig.Letta.Url };
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"v1/agents/{agent.ExternalId}/messages")
-        {
-            Content = new StringContent("""{"messages":[{"role":"user","content":"hi"}],"streaming":true,"stream_tokens":true}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", rig.Letta.Password);
-        if (userAgent is not null)
-        {
-            request.Headers.TryAddWithoutValidation("User-Agent", userAgent);
-        }
-
-        using var response = await http.SendAsync(request, Ct);
-
-        Assert.Equal(expected, response.StatusCode);
-    }
-
     [Fact]
     public async Task AWrongPasswordIsRefusedAsUnavailable()
     {
@@ -596,16 +419,14 @@ public sealed class LettaRuntimeTests
     }
 
     [Fact]
-    public async Task AnUnreachableLettaIsUnavailableAndATurnFailsWithoutThrowing()
+    public async Task AnUnreachableLettaIsUnavailableAndUnhealthy()
     {
         await using var rig = await LettaRig.StartAsync();
         var agent = await rig.CreateAgentAsync();
         await rig.Letta.DisposeAsync();
 
         await Assert.ThrowsAsync<AgentRuntimeUnavailableException>(() => rig.Runtime.GetBlocksAsync(agent, Ct));
-        var events = await CollectAsync(rig.Runtime.RunTurnAsync(agent, new TurnInput(agent.UserId, Guid.NewGuid(), "Hi"), Ct));
 
-        Assert.Equal("agent_unavailable", Assert.IsType<AgentEvent.Failed>(Assert.Single(events)).Code);
         Assert.False(await rig.Client.IsHealthyAsync(Ct));
     }
 

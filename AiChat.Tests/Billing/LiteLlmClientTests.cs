@@ -19,7 +19,7 @@ using OpenAI.Chat;
 
 namespace AiChat.Tests.Billing;
 
-/// <summary>The LiteLLM management client against the LiteLLM contract fake, and the fake's metered chat endpoint through a real OpenAI client.</summary>
+/// <summary>The LiteLLM management client against the LiteLLM contract fake, and how AiChat reads the fake's refusals through a real OpenAI client.</summary>
 [Trait("Category", "LiteLlm")]
 public sealed class LiteLlmClientTests
 {
@@ -312,74 +312,6 @@ public sealed class LiteLlmClientTests
     public void TheBudgetErrorIsRecognisedByItsTypeWhateverTheStatus(int status, string body, bool expected) =>
         Assert.Equal(expected, LiteLlmErrors.IsBudgetExceeded(status, body));
 
-    [Fact]
-    public async Task LivelinessAnswersImAlive()
-    {
-        await using var liteLlm = await FakeLiteLlm.StartAsync();
-        using var http = new HttpClient { BaseAddress = liteLlm.Url };
-
-        var text = await http.GetStringAsync("health/liveliness", Ct);
-
-        Assert.Equal("I'm alive!", JsonSerializer.Deserialize<string>(text));
-    }
-
-    [Fact]
-    public async Task AStreamedCallWithTheUsersKeyYieldsTheTextAndAUsageWithItsCost()
-    {
-        await using var rig = await LiteLlmRig.StartAsync();
-        var (userId, key) = await rig.ProvisionAsync(10m);
-        rig.LiteLlm.QueueReply("Hello Ana, nice to meet you!", promptTokens: 1200, completionTokens: 9);
-        using var chat = ChatClientFor(rig.LiteLlm, key);
-
-        var updates = new List<ChatResponseUpdate>();
-        await foreach (var update in chat.GetStreamingResponseAsync("Hi, I'm Ana", new ChatOptions { MaxOutputTokens = 100 }, Ct))
-        {
-            updates.Add(update);
-        }
-
-        Assert.True(updates.Count(u => u.Text.Length > 0) > 1, "the reply arrives in several deltas");
-        Assert.Equal("Hello Ana, nice to meet you!", string.Concat(updates.Select(u => u.Text)));
-        var withUsage = Assert.Single(updates, u => u.Contents.OfType<UsageContent>().Any());
-        var usage = withUsage.Contents.OfType<UsageContent>().Single().Details;
-        Assert.Equal((1200L, 9L), (usage.InputTokenCount, usage.OutputTokenCount));
-        var cost = rig.LiteLlm.CostOf(1200, 9);
-        Assert.Equal(cost, CostOf(withUsage));
-        Assert.Equal(cost, rig.LiteLlm.User(userId)!.Spend);
-
-        var request = rig.LiteLlm.Requests.Single(r => r.Path == "/v1/chat/completions");
-        Assert.Equal($"Bearer {key}", request.Authorization);
-        var body = JsonNode.Parse(request.Body)!;
-        Assert.True(body["stream"]!.GetValue<bool>());
-        Assert.True(body["stream_options"]!["include_usage"]!.GetValue<bool>());
-    }
-
-    [Fact]
-    public async Task ANonStreamedCallAnswersWithUsageAndItsCostInTheHeaders()
-    {
-        await using var rig = await LiteLlmRig.StartAsync();
-        var (userId, key) = await rig.ProvisionAsync(10m);
-        rig.LiteLlm.QueueReply("Hi there.", promptTokens: 500, completionTokens: 3);
-        rig.LiteLlm.QueueReply("Hi again.", promptTokens: 40, completionTokens: 3);
-        using var chat = ChatClientFor(rig.LiteLlm, key);
-        using var http = new HttpClient { BaseAddress = rig.LiteLlm.Url };
-        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
-        {
-            Content = new StringContent("""{"model":"gpt-4o-mini","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-
-        var response = await chat.GetResponseAsync("Hi", cancellationToken: Ct);
-        using var raw = await http.SendAsync(request, Ct);
-
-        Assert.Equal("Hi there.", response.Text);
-        Assert.Equal((500L, 3L), (response.Usage!.InputTokenCount, response.Usage.OutputTokenCount));
-        Assert.Equal(HttpStatusCode.OK, raw.StatusCode);
-        var cost = decimal.Parse(raw.Headers.GetValues("x-litellm-response-cost").Single(), System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Equal(rig.LiteLlm.CostOf(40, 3), cost);
-        Assert.True(Guid.TryParse(raw.Headers.GetValues("x-litellm-call-id").Single(), out _));
-        Assert.Equal(rig.LiteLlm.CostOf(500, 3) + cost, rig.LiteLlm.User(userId)!.Spend);
-    }
-
     [Theory]
     [InlineData(429)]
     [InlineData(400)]
@@ -454,7 +386,7 @@ public sealed class LiteLlmClientTests
         Assert.DoesNotContain(key, error.Message, StringComparison.Ordinal);
     }
 
-    private static IChatClient ChatClientFor(FakeLiteLlm liteLlm, string key) =>
+    internal static IChatClient ChatClientFor(FakeLiteLlm liteLlm, string key) =>
         new ChatClient(Model, new ApiKeyCredential(key), new OpenAIClientOptions
         {
             Endpoint = new Uri(liteLlm.Url, "/v1"),
@@ -462,7 +394,7 @@ public sealed class LiteLlmClientTests
         }).AsIChatClient();
 
     // LiteLLM's cost is not part of OpenAI's usage type; it survives as an extra property of the raw chunk.
-    private static decimal CostOf(ChatResponseUpdate update)
+    internal static decimal CostOf(ChatResponseUpdate update)
     {
         var raw = Assert.IsType<StreamingChatCompletionUpdate>(update.RawRepresentation);
         var json = JsonNode.Parse(ModelReaderWriter.Write(raw).ToString())!;

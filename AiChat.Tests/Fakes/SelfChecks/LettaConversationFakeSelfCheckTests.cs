@@ -3,14 +3,15 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using AiChat.Tests.Agents;
 using AiChat.Tests.Chat;
 using AiChat.Tests.Fakes;
 
-namespace AiChat.Tests.Agents;
+namespace AiChat.Tests.Fakes.SelfChecks;
 
 /// <summary>Self-checks of FakeLetta's conversations against <c>contracts/letta-conversations.md</c>, over raw HTTP.</summary>
-[Trait("Category", "Letta")]
-public sealed class LettaConversationFakeTests
+[Trait("Category", "FakeSelfCheck")]
+public sealed class LettaConversationFakeSelfCheckTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

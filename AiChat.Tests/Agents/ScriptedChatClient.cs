@@ -1,30 +1,7 @@
 using System.Runtime.CompilerServices;
-using AiChat.Api.Agents;
-using AiChat.Tests.Infrastructure;
 using Microsoft.Extensions.AI;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace AiChat.Tests.Agents;
-
-/// <summary>Drives an agent turn through the API's own <see cref="AgentService"/>, as the chat layer will.</summary>
-public static class AgentTestKit
-{
-    public static async Task<List<AgentEvent>> RunTurnAsync(this ApiFactory api, Guid userId, string content, TimeSpan? wait = null)
-    {
-        var agents = api.Services.GetRequiredService<AgentService>();
-        var agent = await agents.GetAsync(userId, TestContext.Current.CancellationToken);
-        var events = new List<AgentEvent>();
-        await foreach (var @event in agents.RunTurnAsync(agent, new TurnInput(userId, Guid.NewGuid(), content), wait ?? TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken))
-        {
-            events.Add(@event);
-        }
-
-        return events;
-    }
-
-    public static string Answer(this IEnumerable<AgentEvent> events) =>
-        events.OfType<AgentEvent.Completed>().Single().Text;
-}
 
 /// <summary>
 /// A model that answers from a script: each call takes the next step (a tool call or a text); records every call,
