@@ -16,7 +16,7 @@ namespace AiChat.Tests.AppHost;
 /// gateway answers <c>/health</c> and a registered user's chat message; then the system stops with its children.
 /// </summary>
 [Trait("Category", "AppHost")]
-public sealed partial class AppHostStartTests
+public sealed partial class AppHostStartTests(PostgresServer postgres)
 {
     // The AppHost's launch profile fixes these (dashboard, its OTLP and resource service, the API's proxied endpoint).
     private static readonly int[] FixedPorts = [15080, 19080, 20080, 5180];
@@ -51,6 +51,63 @@ public sealed partial class AppHostStartTests
             var body = await answer.Content.ReadFromJsonAsync<JsonElement>(Ct);
             Assert.StartsWith(OfflineChatClient.Label, body.GetProperty("assistant_message").GetProperty("content").GetString());
             Assert.True(File.Exists(Path.Combine(dataDirectory, "aichat.db")), "the API's store is the data folder the AppHost passed on");
+        }
+        finally
+        {
+            await system.StopAsync();
+            if (Directory.Exists(dataDirectory))
+            {
+                Directory.Delete(dataDirectory, recursive: true);
+            }
+        }
+
+        await AssertClosedAsync(gatewayPort);
+    }
+
+    [Fact]
+    public async Task TheScaledShapeRunsTwoApiReplicasOnAGivenPostgresWithoutContainersBehindTheGateway()
+    {
+        if (FixedPorts.FirstOrDefault(InUse) is var busy and not 0)
+        {
+            Assert.Fail($"Port {busy} is taken (is another AppHost running?): the AppHost's launch profile needs 15080, 19080, 20080 and 5180.");
+        }
+
+        var database = await postgres.CreateDatabaseAsync();
+        var gatewayPort = Loopback.FreePort();
+        var dataDirectory = Path.Combine(Path.GetTempPath(), $"aichat-apphost-{Guid.NewGuid():N}");
+        await using var system = AppHostRun.Start(gatewayPort, dataDirectory, "--Parameters:api-replicas", "2", "--Parameters:postgres", database);
+        try
+        {
+            var address = await system.ReadyAsync(TimeSpan.FromSeconds(180));
+            using var gateway = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+            Assert.Equal(HttpStatusCode.OK, (await gateway.GetAsync("/health", Ct)).StatusCode);
+
+            // Two API processes on the given database: each holds its one listening connection for the store's signals.
+            await using (var connection = new Npgsql.NpgsqlConnection(database))
+            {
+                await connection.OpenAsync(Ct);
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                long listeners;
+                while ((listeners = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")) < 2)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"{listeners} API instances listen on the given Postgres after 60 s");
+                    await Task.Delay(200, Ct);
+                }
+
+                Assert.Equal(2, listeners);
+            }
+
+            // Through the gateway, a user's turns on whichever replica answers, all in the one store.
+            var pair = await gateway.RegisterAsync();
+            for (var i = 0; i < 4; i++)
+            {
+                var answer = await gateway.SendAsync(ChatTests.Json(SseReader.Send(pair.AccessToken, $"Hello {i}")), Ct);
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            }
+
+            Assert.Equal(8, (await ChatTests.HistoryAsync(gateway, pair.AccessToken, 20)).Count);
+            Assert.False(File.Exists(Path.Combine(dataDirectory, "aichat.db")), "the replicas' store is the given Postgres, not SQLite");
         }
         finally
         {
@@ -109,13 +166,13 @@ public sealed partial class AppHostStartTests
             }
         }
 
-        public static AppHostRun Start(int gatewayPort, string dataDirectory)
+        public static AppHostRun Start(int gatewayPort, string dataDirectory, params string[] parameters)
         {
             var root = RepositoryRoot();
             var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
             // The README's command; --no-build and -c reuse the build this test runs from, the rest picks the embedded profile and a free port.
             var start = new ProcessStartInfo("dotnet",
-                ["run", "--project", "AiChat.AppHost", "--no-build", "-c", configuration, "--", "--profile", "embedded", "--Parameters:gateway-port", gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+                ["run", "--project", "AiChat.AppHost", "--no-build", "-c", configuration, "--", "--profile", "embedded", "--Parameters:gateway-port", gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture), .. parameters])
             {
                 WorkingDirectory = root,
                 RedirectStandardOutput = true,
