@@ -165,7 +165,8 @@ public sealed class PostgresServer : IAsyncLifetime
     }
 
 
-    private static async Task RunAsync(string file, string[] arguments, bool allowFailure = false)
+    /// <summary>Runs one of Postgres's programs (as the postgres user when this is root); fails with its output unless <paramref name="allowFailure"/>.</summary>
+    internal static async Task RunAsync(string file, string[] arguments, bool allowFailure = false)
     {
         var asRoot = Environment.UserName == "root" && file != "chown";
         var start = asRoot

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace AiChat.Tests.Infrastructure;
 
@@ -37,41 +36,24 @@ public sealed class PrivatePostgres : IAsyncDisposable
         var cluster = new PrivatePostgres(bin!, directory, Loopback.FreePort());
         if (Environment.UserName == "root")
         {
-            await RunAsync("chown", ["postgres:postgres", directory]); // initdb refuses to run as root
+            await PostgresServer.RunAsync("chown", ["postgres:postgres", directory]); // initdb refuses to run as root
         }
 
-        await RunAsync(Path.Combine(bin!, "initdb"), ["-D", directory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        await PostgresServer.RunAsync(Path.Combine(bin!, "initdb"), ["-D", directory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
         await cluster.UpAsync();
         return cluster;
     }
 
     /// <summary>Starts the cluster (again) on its port and waits until it accepts connections.</summary>
-    public Task UpAsync() => RunAsync(_pgCtl, ["-D", _directory, "-w", "-l", Path.Combine(_directory, "server.log"),
+    public Task UpAsync() => PostgresServer.RunAsync(_pgCtl, ["-D", _directory, "-w", "-l", Path.Combine(_directory, "server.log"),
         "-o", $"-p {_port} -k {_directory} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", "start"]);
 
     /// <summary>A fast shutdown, as a restart does: open sessions are ended, new connections refused.</summary>
-    public Task DownAsync() => RunAsync(_pgCtl, ["-D", _directory, "-w", "-m", "fast", "stop"]);
+    public Task DownAsync() => PostgresServer.RunAsync(_pgCtl, ["-D", _directory, "-w", "-m", "fast", "stop"]);
 
     public async ValueTask DisposeAsync()
     {
-        await RunAsync(_pgCtl, ["-D", _directory, "-m", "immediate", "stop"], allowFailure: true);
+        await PostgresServer.RunAsync(_pgCtl, ["-D", _directory, "-m", "immediate", "stop"], allowFailure: true);
         Directory.Delete(_directory, recursive: true);
-    }
-
-    private static async Task RunAsync(string file, string[] arguments, bool allowFailure = false)
-    {
-        var start = Environment.UserName == "root" && file != "chown"
-            ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", file, .. arguments])
-            : new ProcessStartInfo(file, arguments);
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0 && !allowFailure)
-        {
-            throw new InvalidOperationException($"{Path.GetFileName(file)} failed ({process.ExitCode}): {await error}{await output}");
-        }
     }
 }
