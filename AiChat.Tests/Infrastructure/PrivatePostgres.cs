@@ -1,4 +1,3 @@
-
 namespace AiChat.Tests.Infrastructure;
 
 /// <summary>

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using AiChat.Api.Data;
 using AiChat.Api.Llm;
+using AiChat.Tests.Agents;
 using AiChat.Tests.Api;
 using AiChat.Tests.Chat;
 using AiChat.Tests.Fakes;
@@ -12,7 +13,7 @@ using Microsoft.Extensions.Hosting;
 namespace AiChat.Tests.Proof;
 
 /// <summary>
-/// The LLM client's circuit breaker, through the HTTP API: upstream failures open it, a new message is then refused
+/// The LLM and Letta clients' circuit breakers, through the HTTP API: upstream failures open it, a new message is then refused
 /// with 503 <c>upstream_unavailable</c> and <c>Retry-After</c> before anything is stored (on both chat endpoints and
 /// <c>/v1/chat/completions</c>), <c>/health</c> is Degraded, and once the break is over one probe call closes it by itself.
 /// </summary>
@@ -70,6 +71,49 @@ public sealed class CircuitBreakerTests(PostgresServer postgres)
         Assert.Equal("recovered", (await answered.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("assistant_message").GetProperty("content").GetString());
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, user.AccessToken, "and again")).StatusCode);
         Assert.Equal("Healthy", await HealthAsync(client));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task LettaDownOpensItsBreakerThenMessagesAreRefusedBeforeStoringAnythingUntilItIsBack(StoreProvider provider)
+    {
+        await using var letta = await FakeLetta.StartAsync(LogSink.Secret("letta-" + Guid.NewGuid().ToString("N")));
+        await using var relay = TcpRelay.Start(letta.Url);
+        await using var model = await ChatCompletionsResponder.StartAsync();
+        await using var api = await new DependencyFaultTests(postgres).OnAsync(provider, new ApiFactory()
+            .WithSetting("Agents:Runtime", "Letta")
+            .WithSetting("Letta:BaseUrl", relay.Url.ToString())
+            .WithSetting("Letta:Password", letta.Password)
+            .WithSetting("Letta:LlmBaseUrl", model.BaseUrl)
+            .WithSetting("Resilience:letta:MinimumThroughput", "2")
+            .WithSetting("Resilience:letta:FailureRatio", "0.5")
+            .WithSetting("Resilience:letta:SamplingDuration", "00:01:00")
+            .WithSetting("Resilience:letta:BreakDuration", BreakDuration.ToString("c")));
+        using var client = api.CreateClient();
+        var user = await client.RegisterAsync();
+        await ChatTests.NameDefaultConversationAsync(client, user.AccessToken);
+
+        // Letta stops answering: the first message fails at it (its connection refused, retried, failed again), and
+        // those failures open Letta's breaker.
+        relay.Down();
+        var failed = await SendAsync(client, user.AccessToken, "is anyone there?");
+        Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
+        var stored = (await ChatTests.HistoryAsync(client, user.AccessToken, 50)).Count;
+        Assert.Equal(2, stored); // that message, and its failed answer
+
+        var refused = await SendAsync(client, user.AccessToken, "while open");
+        await ApiPipelineTests.AssertProblemAsync(refused, HttpStatusCode.ServiceUnavailable, "upstream_unavailable");
+        Assert.InRange(refused.Headers.RetryAfter?.Delta ?? TimeSpan.Zero, TimeSpan.FromSeconds(1), BreakDuration);
+        Assert.Equal(stored, (await ChatTests.HistoryAsync(client, user.AccessToken, 50)).Count); // nothing stored
+        Assert.Equal("Degraded", await HealthAsync(client));
+
+        // Letta is back: once the break is over, the next message goes through and closes the breaker.
+        relay.Up();
+        model.Reply("Letta is back.", prompt: 20, completion: 4);
+        await ChatTests.WaitForAsync(async () => await HealthAsync(client) == "Healthy" ? "" : null, BreakDuration + TimeSpan.FromSeconds(10));
+        var answered = await SendAsync(client, user.AccessToken, "and now?");
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        Assert.Equal("Letta is back.", (await answered.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("assistant_message").GetProperty("content").GetString());
     }
 
     [Fact]
