@@ -178,7 +178,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
     public async Task StopEndsTheReplyAndItIsStoredAsCancelled(StoreProvider provider)
     {
         await using var llm = await FakeLlmAsync();
-        llm.Enqueue(FakeReply.Delayed(FakeReply.Text(string.Join(' ', Enumerable.Repeat("slowly", 400)), chunkSize: 7), TimeSpan.FromMilliseconds(50)));
+        llm.Enqueue(FakeReply.Delayed(FakeReply.Text(string.Join(' ', Enumerable.Repeat("slowly", 2000)), chunkSize: 7), TimeSpan.FromMilliseconds(50)));
         await using var web = await WebClient.StartAsync(browser, postgres, provider, api => OnFake(api, llm));
         var page = web.Page;
         var (email, password) = await web.RegisterAsync();
@@ -186,7 +186,8 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         await page.Locator("#composer-input").FillAsync("go on");
         await page.Locator("#composer-input").PressAsync("Enter");
         var answer = page.Locator(".message-assistant").Last;
-        await Expect(answer.Locator(".message-body")).ToContainTextAsync("slowly");
+        // The first words are polled for with a deadline longer than Playwright's 5 s: the suite runs many classes at once on 2 cores.
+        await Expect(answer.Locator(".message-body")).ToContainTextAsync("slowly", new() { Timeout = 20_000 });
         await Expect(answer).ToHaveAttributeAsync("data-status", "streaming");
         await page.GetByRole(AriaRole.Button, new() { Name = "Stop" }).ClickAsync();
 
