@@ -12,11 +12,13 @@ namespace AiChat.Api.Data;
 /// </summary>
 public sealed class StoredDataProtectionKeys(AiChatDb db, string legacyFolder, TimeProvider time) : IXmlRepository
 {
+    private const string SelectAll = "SELECT xml FROM data_protection_keys ORDER BY created_at, name";
+
     // Data Protection calls these synchronously, and rarely: when it loads or refreshes the key ring, or adds a key.
     public IReadOnlyCollection<XElement> GetAllElements()
     {
         using var connection = db.OpenAsync().AsTask().GetAwaiter().GetResult();
-        var rows = connection.Query<string>("SELECT xml FROM data_protection_keys ORDER BY created_at, name").ToList();
+        var rows = connection.Query<string>(SelectAll).ToList();
         if (rows.Count == 0 && Directory.Exists(legacyFolder))
         {
             foreach (var file in Directory.EnumerateFiles(legacyFolder, "*.xml"))
@@ -24,7 +26,7 @@ public sealed class StoredDataProtectionKeys(AiChatDb db, string legacyFolder, T
                 Insert(connection, Path.GetFileNameWithoutExtension(file), File.ReadAllText(file));
             }
 
-            rows = connection.Query<string>("SELECT xml FROM data_protection_keys ORDER BY created_at, name").ToList();
+            rows = connection.Query<string>(SelectAll).ToList();
         }
 
         return rows.Select(xml => XElement.Parse(xml)).ToList();

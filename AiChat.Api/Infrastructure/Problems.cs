@@ -28,8 +28,7 @@ public static class Problems
     {
         var seconds = (int)Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(60)).TotalSeconds);
         context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Of(StatusCodes.Status429TooManyRequests, code, $"{detail} Try again in {seconds} s.",
-            new Dictionary<string, object?> { ["retry_after_seconds"] = seconds });
+        return Of(StatusCodes.Status429TooManyRequests, code, $"{detail} Try again in {seconds} s.", RetryAfterFigures(seconds));
     }
 
     /// <summary>503 <c>upstream_unavailable</c> with <c>Retry-After</c>: an upstream's breaker is open, nothing was stored.</summary>
