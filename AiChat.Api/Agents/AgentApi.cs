@@ -211,7 +211,7 @@ public static class AgentApi
         {
             // The defaults are the ones a new agent would get now, with the name from the profile.
             var name = (await users.FindAsync(agent.UserId, cancellationToken))?.Name;
-            await agents.WithLeaseAsync(agent, ResetWait, leased => runtime.ResetAsync(leased, scope, agents.Defaults(name), cancellationToken), cancellationToken);
+            await agents.WithDefaultConversationHeldAsync(agent, ResetWait, leased => runtime.ResetAsync(leased, scope, agents.Defaults(name), cancellationToken), cancellationToken);
         }
         catch (AgentBusyException)
         {

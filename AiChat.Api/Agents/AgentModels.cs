@@ -11,10 +11,10 @@ public sealed record AgentRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset? LastActiveAt)
 {
-    /// <summary>The agent's state in the conversation a turn leased, read with the lease; else null.</summary>
+    /// <summary>The agent's state in the conversation a turn (or a reset) runs in, read with the row; else null.</summary>
     public ConversationState? Conversation { get; init; }
 
-    /// <summary>The built-in agent's core blocks, when they were read with the row (a turn's lease); else null.</summary>
+    /// <summary>The built-in agent's core blocks, when they were read with the row (for a turn); else null.</summary>
     public IReadOnlyList<MemoryBlock>? Blocks { get; init; }
 }
 
@@ -152,7 +152,7 @@ public sealed class AgentRuntimeUnavailableException(string message, Exception? 
 
 /// <summary>
 /// An agent runtime: the built-in one (memory in AiChat's store, LLM through <c>IChatClient</c>) or Letta (its V1 REST API).
-/// Callers serialise turns per agent (a database lease); a runtime may assume one turn at a time per agent.
+/// Callers serialise turns per conversation (one running turn per conversation in the store); a runtime may assume one turn at a time per conversation.
 /// </summary>
 public interface IAgentRuntime
 {

@@ -18,7 +18,7 @@ public sealed class AgentOptions
     /// <summary>LLM calls one turn may make; the last one is offered no tools, so the turn always ends with an answer.</summary>
     public int MaxSteps { get; set; } = 6;
 
-    /// <summary>How long a turn holds its agent before another may take it over (renewed while the turn runs).</summary>
+    /// <summary>How long a reset holds the default conversation before a turn may take it over (renewed while the reset runs).</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The longest the summary of older turns may grow, in characters.</summary>

@@ -11,9 +11,9 @@ public sealed class AgentBusyException() : Exception("The agent is answering ano
 public sealed class AgentNotFoundException() : Exception("The user has no agent.");
 
 /// <summary>
-/// The one way to an agent: finds the user's agent, picks its runtime, and serialises the turns of each conversation
-/// with a lease in the database (so one turn at a time per conversation holds across API instances; a crashed holder's
-/// lease simply runs out). Turns in different conversations of one agent may run at once: its memory writes are atomic.
+/// The one way to an agent: finds the user's agent, picks its runtime, runs turns (serialised per conversation by the
+/// store: one running turn per conversation, and none while a reset holds it) and holds the default conversation
+/// for a reset. Turns in different conversations of one agent may run at once: its memory writes are atomic.
 /// </summary>
 public sealed class AgentService(
     AgentStore store,
@@ -106,9 +106,9 @@ public sealed class AgentService(
     public async Task<string> StatusAsync(AgentRecord agent, CancellationToken cancellationToken) =>
         await IsBusyAsync(agent, cancellationToken) ? "busy" : "ready";
 
-    /// <summary>Whether a turn holds one of the agent's conversations right now.</summary>
+    /// <summary>Whether a turn (or a reset) holds one of the agent's conversations right now.</summary>
     public async Task<bool> IsBusyAsync(AgentRecord agent, CancellationToken cancellationToken) =>
-        await store.CountLeasesAsync(agent.UserId, time.GetUtcNow(), cancellationToken) > 0;
+        await store.CountHeldAsync(agent.UserId, time.GetUtcNow(), cancellationToken) > 0;
 
     /// <summary>Makes the runtime's side of a new conversation (a Letta conversation); null when the runtime needs none.</summary>
     public async Task<string?> CreateConversationAsync(Guid userId, string? model, CancellationToken cancellationToken)
@@ -127,57 +127,43 @@ public sealed class AgentService(
     }
 
     /// <summary>
-    /// Runs a turn of the user's agent in the input's conversation once that is free: waits up to <paramref name="wait"/>
-    /// for another turn there to finish (<see cref="AgentBusyException"/> after that), holds the conversation's lease
-    /// while the turn runs, and lets go at the end. Taking the lease reads the agent, its state in the conversation and
-    /// its blocks too, in one round trip.
+    /// Runs a turn of the user's agent in the input's conversation. The turn is stored as running before it gets here,
+    /// and that holds the conversation (one running turn per conversation, from the transaction that stores it to the one
+    /// that ends it), so this only reads what the turn starts from: the agent, its state in the conversation and its
+    /// blocks, in one round trip.
     /// </summary>
-    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(TurnInput input, TimeSpan wait, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<AgentEvent> RunTurnAsync(TurnInput input, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (lease, agent) = await LeaseAsync(input.UserId, input.ConversationId, input.TurnId, wait, cancellationToken);
-        await using (lease)
+        var agent = await store.ReadForTurnAsync(input.UserId, input.ConversationId, cancellationToken) ?? throw new AgentNotFoundException();
+        await foreach (var @event in RuntimeFor(agent).RunTurnAsync(agent, input, cancellationToken))
         {
-            await foreach (var @event in RuntimeFor(agent).RunTurnAsync(agent, input, cancellationToken))
-            {
-                yield return @event;
-            }
+            yield return @event;
         }
     }
-
-    /// <summary>Runs a turn of this agent (see <see cref="RunTurnAsync(TurnInput, TimeSpan, CancellationToken)"/>).</summary>
-    public IAsyncEnumerable<AgentEvent> RunTurnAsync(AgentRecord agent, TurnInput input, TimeSpan wait, CancellationToken cancellationToken) =>
-        RunTurnAsync(input with { UserId = agent.UserId }, wait, cancellationToken);
 
     /// <summary>
-    /// Runs an operation that must not overlap a turn of the default conversation (a reset), under its lease; the
-    /// operation gets the agent as read with the lease (its <see cref="AgentRecord.Conversation"/> is the default one).
+    /// Runs an operation that must not overlap a turn of the default conversation (a reset), holding that conversation:
+    /// waits up to <paramref name="wait"/> for a running turn there to end (<see cref="AgentBusyException"/> after that).
+    /// The operation gets the agent as read with the hold (its <see cref="AgentRecord.Conversation"/> is the default one).
     /// </summary>
-    public async Task WithLeaseAsync(AgentRecord agent, TimeSpan wait, Func<AgentRecord, Task> operation, CancellationToken cancellationToken)
+    public async Task WithDefaultConversationHeldAsync(AgentRecord agent, TimeSpan wait, Func<AgentRecord, Task> operation, CancellationToken cancellationToken)
     {
-        var (lease, leased) = await LeaseAsync(agent.UserId, null, Guid.NewGuid(), wait, cancellationToken);
-        await using (lease)
-        {
-            await operation(leased);
-        }
-    }
-
-    /// <summary>Lets go of a conversation held by a turn that will not finish (its instance died).</summary>
-    public Task ReleaseAsync(Guid conversationId, Guid turnId) => store.ReleaseLeaseAsync(conversationId, turnId, time.GetUtcNow());
-
-    private async Task<(Lease Lease, AgentRecord Agent)> LeaseAsync(Guid userId, Guid? conversationId, Guid holder, TimeSpan wait, CancellationToken cancellationToken)
-    {
+        var holder = Guid.NewGuid();
+        var duration = agentOptions.Value.LeaseDuration;
         var deadline = time.GetUtcNow() + wait;
         for (var attempt = 0; ; attempt++)
         {
             var now = time.GetUtcNow();
-            if (await store.TryLeaseAsync(userId, conversationId, holder, now, now + agentOptions.Value.LeaseDuration, cancellationToken) is { } agent)
+            if (await store.TryHoldDefaultAsync(agent.UserId, holder, now, now + duration, cancellationToken) is { } held)
             {
-                return (new Lease(store, agent.Conversation!.Id, holder, agentOptions.Value.LeaseDuration, time), agent);
+                await using var hold = new Hold(store, held.Conversation!.Id, holder, duration, time);
+                await operation(held);
+                return;
             }
 
-            // Not taken: another turn holds the conversation, or there is no agent or conversation to hold.
-            if (attempt == 0 && (await store.FindByUserAsync(userId, cancellationToken) is null
-                || await store.GetConversationAsync(userId, conversationId, cancellationToken) is null))
+            // Not taken: a turn or another reset holds the conversation, or there is no agent or conversation to hold.
+            if (attempt == 0 && (await store.FindByUserAsync(agent.UserId, cancellationToken) is null
+                || await store.GetConversationAsync(agent.UserId, null, cancellationToken) is null))
             {
                 throw new AgentNotFoundException();
             }
@@ -187,12 +173,12 @@ public sealed class AgentService(
                 throw new AgentBusyException();
             }
 
-            await Task.Delay(PollInterval, cancellationToken);
+            await Task.Delay(PollInterval, time, cancellationToken);
         }
     }
 
-    /// <summary>Holds a conversation: renews the lease in the background until disposed, then releases it.</summary>
-    private sealed class Lease : IAsyncDisposable
+    /// <summary>Holds a conversation for a reset: renews its lease in the background until disposed, then releases it.</summary>
+    private sealed class Hold : IAsyncDisposable
     {
         private readonly AgentStore _store;
         private readonly Guid _conversationId;
@@ -201,7 +187,7 @@ public sealed class AgentService(
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _renewal;
 
-        public Lease(AgentStore store, Guid conversationId, Guid holder, TimeSpan duration, TimeProvider time)
+        public Hold(AgentStore store, Guid conversationId, Guid holder, TimeSpan duration, TimeProvider time)
         {
             _store = store;
             _conversationId = conversationId;
@@ -214,7 +200,7 @@ public sealed class AgentService(
         {
             await _stop.CancelAsync();
             await _renewal;
-            await _store.ReleaseLeaseAsync(_conversationId, _holder, _time.GetUtcNow());
+            await _store.ReleaseHoldAsync(_conversationId, _holder);
             _stop.Dispose();
         }
 
@@ -225,7 +211,7 @@ public sealed class AgentService(
                 while (!_stop.IsCancellationRequested)
                 {
                     await Task.Delay(duration / 3, _time, _stop.Token);
-                    await _store.RenewLeaseAsync(_conversationId, _holder, _time.GetUtcNow() + duration, _stop.Token);
+                    await _store.RenewHoldAsync(_conversationId, _holder, _time.GetUtcNow() + duration, _stop.Token);
                 }
             }
             catch (OperationCanceledException)

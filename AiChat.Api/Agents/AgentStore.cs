@@ -15,8 +15,8 @@ namespace AiChat.Api.Agents;
 public sealed record ConversationState(Guid Id, bool IsDefault, string? Model, string? ExternalId, string? Summary, long SummaryThroughSeq, long ResetSeq, long MessageCount = 0);
 
 /// <summary>
-/// The agents row (one per user), and the agent's state in each conversation — its lease (one turn at a time per
-/// conversation) and running summary — on SQLite or Postgres; the memory lives in <see cref="MemoryStore"/>.
+/// The agents row (one per user), and the agent's state in each conversation — its running summary, and the lease a reset
+/// holds it with (a turn holds it by being stored as running) — on SQLite or Postgres; the memory lives in <see cref="MemoryStore"/>.
 /// </summary>
 public sealed class AgentStore(AiChatDb db)
 {
@@ -82,62 +82,99 @@ public sealed class AgentStore(AiChatDb db)
     }
 
     /// <summary>
-    /// Takes a conversation of the user (null: the default one) for one turn if no other turn holds it (or the holder's
-    /// lease ran out, e.g. after a crash), and reads back what the turn starts from — the agent, its state in that
-    /// conversation and its core blocks — in one round trip. The conditional UPDATE makes it hold across API instances
-    /// sharing the database. Null when another turn holds the conversation, or there is no such conversation or agent.
+    /// What a turn starts from — the agent, its state in the conversation (null: the user's default one) and its core
+    /// blocks — in one round trip, reading only: the stored running turn is what holds the conversation. Null when there
+    /// is no such conversation or agent.
     /// </summary>
-    public async Task<AgentRecord?> TryLeaseAsync(Guid userId, Guid? conversationId, Guid turnId, DateTimeOffset now, DateTimeOffset until, CancellationToken cancellationToken)
+    public async Task<AgentRecord?> ReadForTurnAsync(Guid userId, Guid? conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        var blocks = string.Format(System.Globalization.CultureInfo.InvariantCulture, MemoryStore.BlocksQuery, "(SELECT id FROM agents WHERE user_id = @userId)");
         using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             $"""
-            UPDATE conversations SET lease_turn_id = @turnId, lease_until = @until
-            WHERE user_id = @userId AND {Which(conversationId)} AND (lease_turn_id IS NULL OR lease_turn_id = @turnId OR lease_until < @now)
-            RETURNING {ConversationColumns};
-            SELECT {AgentColumns} FROM agents WHERE user_id = @userId;
-            {blocks};
+            SELECT {ConversationColumns} FROM conversations WHERE user_id = @userId AND {Which(conversationId)};
+            {AgentAndBlocks}
             """,
-            new { userId, conversationId, turnId, now, until }, cancellationToken: cancellationToken));
-        var conversation = await results.ReadSingleOrDefaultAsync<ConversationRow>();
-        var agent = await results.ReadSingleOrDefaultAsync<AgentRecord>();
-        var memory = MemoryStore.ToBlocks(await results.ReadAsync<MemoryStore.BlockRow>());
-        if (conversation is not null && agent is null)
-        {
-            await ReleaseLeaseAsync(conversation.Id, turnId, now); // a conversation without an agent: nothing to run
-        }
-
-        return conversation is null || agent is null ? null : agent with { Conversation = conversation.ToState(), Blocks = memory };
+            new { userId, conversationId }, cancellationToken: cancellationToken));
+        return (await ReadAgentAsync(results)).Agent;
     }
 
-    public async Task<bool> RenewLeaseAsync(Guid conversationId, Guid turnId, DateTimeOffset until, CancellationToken cancellationToken)
+    /// <summary>
+    /// Holds the user's default conversation for an operation that must not overlap a turn there (a reset): takes its
+    /// lease when no turn runs in it and no other holder's lease is current, and reads the agent as
+    /// <see cref="ReadForTurnAsync"/> does, in one round trip. No turn is stored while the lease is current (<c>TurnStore</c>),
+    /// so the conditional UPDATE excludes turns and other resets across API instances sharing the database; on Postgres
+    /// the agents row is locked first, as storing a turn does, so a turn and a reset cannot both pass their checks.
+    /// Null when the conversation is held, or there is no such conversation or agent.
+    /// </summary>
+    public async Task<AgentRecord?> TryHoldDefaultAsync(Guid userId, Guid holder, DateTimeOffset now, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenAsync(cancellationToken);
+        using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            $"""
+            {(db.Provider == StoreProvider.Postgres ? "SELECT id FROM agents WHERE user_id = @userId FOR UPDATE;" : "")}
+            UPDATE conversations SET lease_turn_id = @holder, lease_until = @until
+            WHERE user_id = @userId AND is_default AND (lease_turn_id IS NULL OR lease_turn_id = @holder OR lease_until < @now)
+              AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.conversation_id = conversations.id AND t.status = 'running')
+            RETURNING {ConversationColumns};
+            {AgentAndBlocks}
+            """,
+            new { userId, holder, now, until }, cancellationToken: cancellationToken));
+        if (db.Provider == StoreProvider.Postgres)
+        {
+            await results.ReadAsync<Guid>();
+        }
+
+        var (conversation, agent) = await ReadAgentAsync(results);
+        if (conversation is not null && agent is null)
+        {
+            await ReleaseHoldAsync(conversation.Id, holder); // a conversation without an agent: nothing to run
+        }
+
+        return agent;
+    }
+
+    public async Task<bool> RenewHoldAsync(Guid conversationId, Guid holder, DateTimeOffset until, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE conversations SET lease_until = @until WHERE id = @conversationId AND lease_turn_id = @turnId",
-            new { conversationId, turnId, until }, cancellationToken: cancellationToken)) == 1;
+            "UPDATE conversations SET lease_until = @until WHERE id = @conversationId AND lease_turn_id = @holder",
+            new { conversationId, holder, until }, cancellationToken: cancellationToken)) == 1;
     }
 
-    /// <summary>Lets go of the conversation, and marks the agent active now.</summary>
-    public async Task ReleaseLeaseAsync(Guid conversationId, Guid turnId, DateTimeOffset now)
+    public async Task ReleaseHoldAsync(Guid conversationId, Guid holder)
     {
         await using var connection = await db.OpenAsync();
         await connection.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE conversations SET lease_turn_id = NULL, lease_until = NULL WHERE id = @conversationId AND lease_turn_id = @turnId;
-            UPDATE agents SET last_active_at = @now WHERE user_id = (SELECT user_id FROM conversations WHERE id = @conversationId);
-            """,
-            new { conversationId, turnId, now }));
+            "UPDATE conversations SET lease_turn_id = NULL, lease_until = NULL WHERE id = @conversationId AND lease_turn_id = @holder",
+            new { conversationId, holder }));
     }
 
-    /// <summary>How many of the user's conversations a turn holds right now.</summary>
-    public async Task<int> CountLeasesAsync(Guid userId, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>How many of the user's conversations a running turn or a reset holds right now.</summary>
+    public async Task<int> CountHeldAsync(Guid userId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
         return (int)await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM conversations WHERE user_id = @userId AND lease_turn_id IS NOT NULL AND lease_until > @now",
+            """
+            SELECT (SELECT COUNT(*) FROM turns WHERE user_id = @userId AND status = 'running')
+                 + (SELECT COUNT(*) FROM conversations WHERE user_id = @userId AND lease_turn_id IS NOT NULL AND lease_until > @now)
+            """,
             new { userId, now }, cancellationToken: cancellationToken));
+    }
+
+    // The agent and its blocks, after a statement giving the conversation's row: what a turn (or a reset) starts from.
+    private static readonly string AgentAndBlocks =
+        $"""
+        SELECT {AgentColumns} FROM agents WHERE user_id = @userId;
+        {string.Format(System.Globalization.CultureInfo.InvariantCulture, MemoryStore.BlocksQuery, "(SELECT id FROM agents WHERE user_id = @userId)")};
+        """;
+
+    /// <summary>The conversation's row, then the agent with its state there and its blocks (null without either).</summary>
+    private static async Task<(ConversationRow? Conversation, AgentRecord? Agent)> ReadAgentAsync(SqlMapper.GridReader results)
+    {
+        var conversation = await results.ReadSingleOrDefaultAsync<ConversationRow>();
+        var agent = await results.ReadSingleOrDefaultAsync<AgentRecord>();
+        var memory = MemoryStore.ToBlocks(await results.ReadAsync<MemoryStore.BlockRow>());
+        return (conversation, conversation is null || agent is null ? null : agent with { Conversation = conversation.ToState(), Blocks = memory });
     }
 
     private const string ConversationColumns =

@@ -209,7 +209,7 @@ public sealed class MemoryStore(AiChatDb db)
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM archival_passages WHERE agent_id = @agentId", new { agentId }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>The agent's blocks, by label; <paramref name="agentId"/> may be a subquery's value (see <see cref="AgentStore.TryLeaseAsync"/>).</summary>
+    /// <summary>The agent's blocks, by label; <paramref name="agentId"/> may be a subquery's value (see <see cref="AgentStore.ReadForTurnAsync"/>).</summary>
     internal const string BlocksQuery =
         "SELECT label, value, char_limit AS CharLimit, description, updated_at AS UpdatedAt FROM memory_blocks WHERE agent_id = {0} ORDER BY label";
 

@@ -28,19 +28,19 @@ public sealed partial class AccountResolver(
         }
 
         var cancellationToken = context.HttpContext.RequestAborted;
-        var fromSupabase = supabaseOptions.Value.Enabled;
-        var user = await users.FindAsync(userId, cancellationToken);
-        Guid? sessionId = null;
-
-        if (fromSupabase)
+        UserAccount? user;
+        Guid? sessionId;
+        if (supabaseOptions.Value.Enabled)
         {
-            user ??= await ProvisionFirstSeenAsync(userId, principal, cancellationToken);
+            user = await users.FindAsync(userId, cancellationToken) ?? await ProvisionFirstSeenAsync(userId, principal, cancellationToken);
             sessionId = Guid.TryParse(principal.FindFirstValue("session_id"), out var supabaseSession) ? supabaseSession : null;
         }
         else
         {
+            // The account and its session, in one read.
             sessionId = principal.SessionId();
-            if (user is null || sessionId is null || !await sessions.IsActiveAsync(sessionId.Value, userId, cancellationToken))
+            user = sessionId is null ? null : await sessions.FindAccountOfActiveSessionAsync(sessionId.Value, userId, cancellationToken);
+            if (user is null)
             {
                 context.Fail("The account or its session no longer exists.");
                 return;

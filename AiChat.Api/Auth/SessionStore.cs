@@ -100,13 +100,19 @@ public sealed class SessionStore(AiChatDb db, TimeProvider time, IOptions<AuthOp
             new { sessionId, reason, now = time.GetUtcNow() }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>Whether an access token's session still stands: false once logged out or revoked.</summary>
-    public async Task<bool> IsActiveAsync(Guid sessionId, Guid userId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The account behind an access token, read only while the token's session still stands (null once the account is
+    /// deleted, or the session logged out or revoked): what every request with a built-in token checks, in one round trip.
+    /// </summary>
+    public async Task<Users.UserAccount?> FindAccountOfActiveSessionAsync(Guid sessionId, Guid userId, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT COUNT(*) FROM auth_sessions WHERE id = @sessionId AND user_id = @userId AND revoked_at IS NULL",
-            new { sessionId, userId }, cancellationToken: cancellationToken)) == 1;
+        return await connection.QuerySingleOrDefaultAsync<Users.UserAccount>(new CommandDefinition(
+            $"""
+            SELECT {Users.UserStore.Columns} FROM users
+            WHERE id = @userId AND EXISTS (SELECT 1 FROM auth_sessions s WHERE s.id = @sessionId AND s.user_id = @userId AND s.revoked_at IS NULL)
+            """,
+            new { sessionId, userId }, cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<SignInSession>> ListAsync(Guid userId, CancellationToken cancellationToken)

@@ -56,9 +56,6 @@ public sealed class ChatOptions
     /// <summary>How long shutdown waits for running turns before closing them as failed.</summary>
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(20);
 
-    /// <summary>How long a new turn waits for its conversation's previous turn to let go of it.</summary>
-    public TimeSpan AgentWait { get; set; } = TimeSpan.FromSeconds(30);
-
     /// <summary>
     /// How often a follower reads the store for a turn another instance runs while signals arrive from the other
     /// instances (Postgres <c>LISTEN/NOTIFY</c>): only a fallback for a lost signal. Without signals it polls every 250 ms.

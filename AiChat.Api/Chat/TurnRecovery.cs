@@ -4,10 +4,10 @@ namespace AiChat.Api.Chat;
 
 /// <summary>
 /// Closes turns lost with the instance that ran them (their heartbeat stopped: a crash, a kill): the user's message stays,
-/// the assistant's is marked failed, its conversation and its budget holds are released. Runs at start and then periodically; also purges the events of
+/// the assistant's is marked failed, its conversation (in the same transaction) and its budget holds are released. Runs at start and then periodically; also purges the events of
 /// turns finished longer ago than the retention period.
 /// </summary>
-public sealed partial class TurnRecovery(TurnStore store, Agents.AgentService agents, Billing.Ledger ledger, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
+public sealed partial class TurnRecovery(TurnStore store, Billing.Ledger ledger, TurnHub hub, IOptions<ChatOptions> options, TimeProvider time, ILogger<TurnRecovery> logger)
     : BackgroundService
 {
     public async Task<int> RecoverAsync(CancellationToken cancellationToken)
@@ -23,7 +23,6 @@ public sealed partial class TurnRecovery(TurnStore store, Agents.AgentService ag
             await store.FinishAsync(turn,
                 new TurnEnding(TurnStatus.Failed, failure, "", MessageStatus.Failed, null, null, null, null, [TurnEvents.Problem(turn.LastEventSeq + 1, turn.Id, failure)]),
                 now, cancellationToken);
-            await agents.ReleaseAsync(turn.ConversationId, turn.Id);
             hub.End(turn.Id);
             LogRecovered(logger, turn.Id);
         }

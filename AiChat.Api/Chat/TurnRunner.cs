@@ -48,8 +48,8 @@ public sealed partial class TurnRunner(
         var turn = work.Turn;
         using var activity = Source.StartActivity("turn.run", ActivityKind.Internal, work.StartedBy);
         activity?.SetTag("aichat.turn_id", turn.Id);
-        using var heartbeatStop = new CancellationTokenSource();
-        var heartbeat = HeartbeatAsync(turn.Id, cancellation, heartbeatStop.Token);
+        var beats = new PeriodicTimer(options.Value.HeartbeatInterval, time);
+        var heartbeat = HeartbeatAsync(turn, cancellation, beats);
         var recorder = new Recorder(turn, store, hub, ledger, time);
         try
         {
@@ -60,14 +60,14 @@ public sealed partial class TurnRunner(
             }
 
             var input = new TurnInput(turn.UserId, turn.Id, work.Content) { ConversationId = turn.ConversationId, UserMessageId = turn.UserMessageId };
-            var events = agents.RunTurnAsync(input, options.Value.AgentWait, cancellation.Token);
+            var events = agents.RunTurnAsync(input, cancellation.Token);
             IReadOnlyList<AgentEvent>? last = null;
             await foreach (var batch in DeltaCoalescer.BatchAsync(events, options.Value.DeltaCoalescing, cancellation.Token))
             {
                 if (DeltaCoalescer.EndsTurn(batch[^1]))
                 {
                     last = batch;
-                    break; // leaving the loop ends the runtime's turn and releases the agent before the end is announced
+                    break; // leaving the loop ends the runtime's turn before the end is stored and announced
                 }
 
                 await recorder.AppendAsync(batch);
@@ -113,7 +113,7 @@ public sealed partial class TurnRunner(
         }
         finally
         {
-            await heartbeatStop.CancelAsync();
+            beats.Dispose(); // ends the heartbeat's wait for the next beat (no exception)
             await heartbeat;
             hub.End(turn.Id);
         }
@@ -156,25 +156,22 @@ public sealed partial class TurnRunner(
         }
     }
 
-    private async Task HeartbeatAsync(Guid turnId, CancellationTokenSource turn, CancellationToken stop)
+    /// <summary>Beats until <paramref name="beats"/> is disposed; a failed beat is logged and the next one tried.</summary>
+    private async Task HeartbeatAsync(TurnRecord turn, CancellationTokenSource cancellation, PeriodicTimer beats)
     {
-        try
+        while (await beats.WaitForNextTickAsync())
         {
-            while (!stop.IsCancellationRequested)
+            try
             {
-                await Task.Delay(options.Value.HeartbeatInterval, time, stop);
-                if (await store.HeartbeatAsync(turnId, time.GetUtcNow(), stop))
+                if (await store.HeartbeatAsync(turn.Id, time.GetUtcNow(), CancellationToken.None))
                 {
-                    await turn.CancelAsync(); // a cancel asked on another instance
+                    await cancellation.CancelAsync(); // a cancel asked on another instance
                 }
             }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            LogHeartbeatFailed(logger, ex, turnId);
+            catch (Exception ex)
+            {
+                LogHeartbeatFailed(logger, ex, turn.Id);
+            }
         }
     }
 

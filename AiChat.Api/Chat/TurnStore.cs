@@ -110,7 +110,9 @@ public sealed class NotLastAnswerException() : Exception("Only the conversation'
 
 /// <summary>
 /// Turns and their recorded events, on SQLite or Postgres; a turn's messages are written with it, each with its text's
-/// token count (what the context reads instead of tokenising the history again).
+/// token count (what the context reads instead of tokenising the history again). The stored running turn is what holds
+/// its conversation (one per conversation, a unique index); a reset holds it with the conversation's lease instead, and
+/// no turn is stored while that lease is current.
 /// </summary>
 public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
 {
@@ -156,7 +158,8 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
                 INSERT INTO turns (id, user_id, agent_id, conversation_id, status, idempotency_key, request_hash, user_message_id, assistant_message_id, created_at, heartbeat_at, last_event_seq)
                 SELECT @Id, @UserId, a.id, c.id, @Status, @IdempotencyKey, @RequestHash, @UserMessageId, @AssistantMessageId, @CreatedAt, @CreatedAt, @seq
                 FROM agents a JOIN conversations c ON c.user_id = a.user_id AND {which}
-                WHERE a.user_id = @UserId AND (SELECT COUNT(*) FROM turns r WHERE r.user_id = @UserId AND r.status = 'running') < @maxRunning
+                WHERE a.user_id = @UserId AND (c.lease_turn_id IS NULL OR c.lease_until < @CreatedAt)
+                  AND (SELECT COUNT(*) FROM turns r WHERE r.user_id = @UserId AND r.status = 'running') < @maxRunning
                 RETURNING conversation_id;
                 """,
                 new { turn.Id, turn.UserId, conversationId, turn.Status, turn.IdempotencyKey, turn.RequestHash, turn.UserMessageId, turn.AssistantMessageId, turn.CreatedAt, seq = started.Seq, maxRunning },
@@ -181,17 +184,25 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
 
         if (stored is not { } conversation)
         {
-            // Nothing stored: say why (this runs only when a turn is refused). A conversation that is answering is busy
-            // whether or not the user is also at the limit: waiting for its turn is what helps, not another conversation.
+            // Nothing stored: say why (this runs only when a turn is refused). A request whose key was stored meanwhile
+            // attaches to that turn. A conversation that is answering is busy whether or not the user is also at the
+            // limit: waiting for its turn is what helps, not another conversation.
             var target = conversationId is null ? "c.is_default" : "c.id = @conversationId";
-            var (agents, conversations, running) = await connection.QuerySingleAsync<(long, long, long)>(new CommandDefinition(
+            var (agents, conversations, running, keyed) = await connection.QuerySingleAsync<(long, long, long, long)>(new CommandDefinition(
                 $"""
                 SELECT (SELECT COUNT(*) FROM agents WHERE user_id = @userId),
                        (SELECT COUNT(*) FROM conversations c WHERE c.user_id = @userId AND {target}),
                        (SELECT COUNT(*) FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE c.user_id = @userId AND {target} AND t.status = 'running')
+                     + (SELECT COUNT(*) FROM conversations c WHERE c.user_id = @userId AND {target} AND c.lease_turn_id IS NOT NULL AND c.lease_until >= @now),
+                       (SELECT COUNT(*) FROM turns WHERE user_id = @userId AND idempotency_key = @key)
                 """,
-                new { userId = turn.UserId, conversationId }, transaction, cancellationToken: cancellationToken));
+                new { userId = turn.UserId, conversationId, now = turn.CreatedAt, key = turn.IdempotencyKey }, transaction, cancellationToken: cancellationToken));
             await transaction.RollbackAsync(cancellationToken);
+            if (keyed > 0)
+            {
+                return null;
+            }
+
             throw agents == 0 ? new Agents.AgentNotFoundException()
                 : conversations == 0 ? new ConversationNotFoundException()
                 : running > 0 ? new TurnConflictException()
@@ -239,13 +250,14 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
             {(postgres ? "SELECT id FROM agents WHERE user_id = @UserId FOR UPDATE;" : "")}
             SELECT m.seq AS Seq, m.role AS Role, m.reply_to_id AS ReplyToId, m.replaced_by_id AS ReplacedById,
                 (SELECT MAX(l.seq) FROM messages l WHERE l.conversation_id = m.conversation_id AND l.replaced_by_id IS NULL) AS LastSeq,
-                (SELECT COUNT(*) FROM turns r WHERE r.conversation_id = m.conversation_id AND r.status = 'running') AS RunningHere,
+                (SELECT COUNT(*) FROM turns r WHERE r.conversation_id = m.conversation_id AND r.status = 'running')
+                  + (CASE WHEN c.lease_turn_id IS NOT NULL AND c.lease_until >= @now THEN 1 ELSE 0 END) AS RunningHere,
                 (SELECT COUNT(*) FROM turns r WHERE r.user_id = @UserId AND r.status = 'running') AS Running,
                 (SELECT COUNT(*) FROM agents WHERE user_id = @UserId) AS Agents
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE m.id = @answerId AND m.conversation_id = @ConversationId AND c.user_id = @UserId;
             """,
-            new { turn.UserId, turn.ConversationId, answerId }, transaction, cancellationToken: cancellationToken)))
+            new { turn.UserId, turn.ConversationId, answerId, now = turn.CreatedAt }, transaction, cancellationToken: cancellationToken)))
         {
             if (postgres)
             {
@@ -385,7 +397,8 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
         var (sql, parameters) = InsertEvents(turn.Id, ending.Events, now);
         parameters.AddDynamicParams(new
         {
-            assistantId = turn.AssistantMessageId, ending.AssistantText, textTokens = tokens.Count(ending.AssistantText), ending.MessageStatus,
+            assistantId = turn.AssistantMessageId, userId = turn.UserId,
+            ending.AssistantText, textTokens = tokens.Count(ending.AssistantText), ending.MessageStatus,
             ending.PromptTokens, ending.CompletionTokens, ending.CostNanos,
         });
         await connection.ExecuteAsync(new CommandDefinition(
@@ -393,6 +406,7 @@ public sealed class TurnStore(AiChatDb db, TokenCounter tokens)
             UPDATE messages SET content = @AssistantText, tokens = @textTokens, status = @MessageStatus, prompt_tokens = @PromptTokens,
                 completion_tokens = @CompletionTokens, cost_nanousd = @CostNanos
             WHERE id = @assistantId;
+            UPDATE agents SET last_active_at = @now WHERE user_id = @userId;
             """ + StoreSignals.SignalSql(db.Provider, "@turnId"),
             parameters, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);

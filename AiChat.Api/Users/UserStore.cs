@@ -22,7 +22,8 @@ public static class Roles
 /// <summary>The users table: one row per account, whichever identity provider holds its credentials.</summary>
 public sealed class UserStore(AiChatDb db)
 {
-    private const string Columns =
+    /// <summary>The account's columns as <see cref="UserAccount"/> reads them (for a read joined with another feature's check).</summary>
+    public const string Columns =
         "id, email, name, role, password_hash AS PasswordHash, external_id AS ExternalId, created_at AS CreatedAt, updated_at AS UpdatedAt";
 
     public static string NormalizeEmail(string email) => email.Trim().ToLowerInvariant();

@@ -1,11 +1,13 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AiChat.Api.Agents;
 using AiChat.Api.Data;
 using AiChat.Tests.Api;
 using AiChat.Tests.Auth;
 using AiChat.Tests.Chat;
 using AiChat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AiChat.Tests.Agents;
 
@@ -164,6 +166,31 @@ public sealed class AgentApiTests(PostgresServer postgres) : IAsyncLifetime
         }
 
         Assert.Equal(2, (await (await client.GetWithTokenAsync("/api/v1/agent/status", pair.AccessToken)).Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("message_count").GetInt32());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
+    public async Task AMessageWhileAResetHoldsTheConversationIsTurnedAwayAsBusyAndNothingOfItIsStored(StoreProvider provider)
+    {
+        await StartAsync(provider);
+        var ana = (await GetAsync("/api/v1/user/profile")).GetProperty("id").GetGuid();
+        // A reset in progress (on this instance or another one on the same database) holds the default conversation.
+        var store = Api.Services.GetRequiredService<AgentStore>();
+        var now = DateTimeOffset.UtcNow;
+        var holder = Guid.NewGuid();
+        Assert.NotNull(await store.TryHoldDefaultAsync(ana, holder, now, now.AddMinutes(1), TestContext.Current.CancellationToken));
+
+        Assert.Equal("busy", (await GetAsync("/api/v1/agent/status")).GetProperty("status").GetString());
+        var refused = await _client.SendAsync(ChatTests.Json(SseReader.Send(_ana.AccessToken, "during the reset")), TestContext.Current.CancellationToken);
+        await ApiPipelineTests.AssertProblemAsync(refused, HttpStatusCode.Conflict, "agent_busy");
+        Assert.Equal(0, await BuiltInAuthTests.CountAsync(Api, "SELECT COUNT(*) FROM messages"));
+        Assert.Equal(0, await BuiltInAuthTests.CountAsync(Api, "SELECT COUNT(*) FROM turns"));
+
+        await store.ReleaseHoldAsync((await store.GetConversationAsync(ana, null, TestContext.Current.CancellationToken))!.Id, holder);
+        Assert.Equal("ready", (await GetAsync("/api/v1/agent/status")).GetProperty("status").GetString());
+        var answered = await _client.SendAsync(ChatTests.Json(SseReader.Send(_ana.AccessToken, "after the reset")), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        Assert.Equal(2, await BuiltInAuthTests.CountAsync(Api, "SELECT COUNT(*) FROM messages"));
     }
 
     private async Task StartAsync(StoreProvider provider)

@@ -13,6 +13,7 @@ namespace AiChat.Tests.Web;
 /// The web client's memory panel, budget gauge and usage chart in headless Chromium, through the gateway, against the
 /// real API on both stores; what the panels show is compared with what the API answers.
 /// </summary>
+[Collection(BrowserCollection.Name)]
 [Trait("Category", "Browser")]
 public sealed class PanelTests(Browser browser, PostgresServer postgres)
 {

@@ -10,6 +10,7 @@ using static Microsoft.Playwright.Assertions;
 namespace AiChat.Tests.Web;
 
 /// <summary>The web client in headless Chromium, through the gateway, against the real API on both stores.</summary>
+[Collection(BrowserCollection.Name)]
 [Trait("Category", "Browser")]
 public sealed class WebClientTests(Browser browser, PostgresServer postgres)
 {

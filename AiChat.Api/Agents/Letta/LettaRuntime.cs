@@ -191,7 +191,7 @@ public sealed partial class LettaRuntime(
     public bool CanRegenerate => false;
 
     /// <summary>
-    /// A turn in the conversation the turn leased: a Letta conversation when it has one (its system message compiled
+    /// A turn in the turn's conversation: a Letta conversation when it has one (its system message compiled
     /// again first, so memory written elsewhere is in it), else the agent-direct default one. A cancelled turn in a Letta
     /// conversation cancels its run there too; the agent-direct endpoint could only cancel every conversation's runs.
     /// </summary>
