@@ -1,4 +1,6 @@
 using AiChat.Api.Data;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using AiChat.Tests.Infrastructure;
 using Microsoft.Playwright;
 
@@ -113,6 +115,26 @@ public sealed class WebClient : IAsyncDisposable
     }
 
     public void AssertNoErrors() => Assert.Empty(Errors);
+
+    /// <summary>
+    /// Runs a wait on the page; when it times out, fails with what the store holds of the turns (status, last event,
+    /// heartbeat, events stored) beside Playwright's message, so a stream that stalled says where it stalled.
+    /// </summary>
+    public async Task ExpectAsync(Func<Task> wait)
+    {
+        try
+        {
+            await wait();
+        }
+        catch (PlaywrightException timedOut)
+        {
+            await using var connection = await System.Api.Services.GetRequiredService<AiChatDb>().OpenAsync(CancellationToken.None);
+            var turns = await connection.QueryAsync<(string Status, long LastEventSeq, string CreatedAt, string HeartbeatAt, long Events)>(
+                "SELECT status, CAST(last_event_seq AS BIGINT), CAST(created_at AS TEXT), CAST(heartbeat_at AS TEXT), CAST((SELECT COUNT(*) FROM turn_events e WHERE e.turn_id = t.id) AS BIGINT) FROM turns t ORDER BY created_at");
+            var report = string.Join("\n", turns.Select(t => $"turn {t.Status}, last event {t.LastEventSeq}, {t.Events} events stored, created {t.CreatedAt}, heartbeat {t.HeartbeatAt}"));
+            throw new Xunit.Sdk.XunitException($"{timedOut.Message}\nThe store at the timeout ({DateTimeOffset.UtcNow:O}):\n{report}");
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

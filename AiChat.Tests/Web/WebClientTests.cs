@@ -188,7 +188,7 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         await page.Locator("#composer-input").PressAsync("Enter");
         var answer = page.Locator(".message-assistant").Last;
         // The first words are polled for with a deadline longer than Playwright's 5 s: the suite runs many classes at once on 2 cores.
-        await Expect(answer.Locator(".message-body")).ToContainTextAsync("slowly", new() { Timeout = 20_000 });
+        await web.ExpectAsync(() => Expect(answer.Locator(".message-body")).ToContainTextAsync("slowly", new() { Timeout = 20_000 }));
         await Expect(answer).ToHaveAttributeAsync("data-status", "streaming");
         await page.GetByRole(AriaRole.Button, new() { Name = "Stop" }).ClickAsync();
 
@@ -250,8 +250,8 @@ public sealed class WebClientTests(Browser browser, PostgresServer postgres)
         await answer.GetByRole(AriaRole.Button, new() { Name = "Regenerate" }).ClickAsync();
 
         var current = page.Locator(".message-assistant").Last;
-        await Expect(current.Locator(".message-body")).ToHaveTextAsync("second answer");
-        await Expect(current).ToHaveAttributeAsync("data-status", "complete");
+        await web.ExpectAsync(() => Expect(current.Locator(".message-body")).ToHaveTextAsync("second answer"));
+        await web.ExpectAsync(() => Expect(current).ToHaveAttributeAsync("data-status", "complete"));
         await Expect(current.Locator(".alternatives")).ToContainTextAsync("Answer 2 of 2");
         await current.GetByRole(AriaRole.Button, new() { Name = "Previous answer" }).ClickAsync();
         await Expect(current.Locator(".message-body")).ToHaveTextAsync("first answer");
