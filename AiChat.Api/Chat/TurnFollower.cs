@@ -37,14 +37,12 @@ public sealed class TurnFollower(TurnStore store, TurnHub hub, StoreSignals sign
                 }
             }
 
-            // A turn run here wakes the follower for anything stored after the read (the signal was taken before it), so
-            // after a batch it waits rather than reading again to find nothing; one run elsewhere is read again at once.
-            var runsHere = hub.EndOf(turn.Id) is not null;
-            if (events.Count > 0 && !runsHere)
+            if (events.Count > 0)
             {
                 continue;
             }
 
+            var runsHere = hub.EndOf(turn.Id) is not null;
             if (!runsHere)
             {
                 var current = await store.FindAsync(turn.Id, turn.UserId, cancellationToken);

@@ -25,9 +25,8 @@ public sealed class RoundTripTests(PostgresServer postgres)
     private const int MaxCommands = 17;
 
     // Read as an event stream instead, the same turn has its follower read the stored events at each wake-up instead
-    // of the JSON answer's one read of the turn's row: 10 connections and 16 commands on SQLite, 10 and 17 on Postgres
-    // (11 and 17-18 while the follower read again after every batch). The limits leave room for one more batch of the
-    // reply's deltas, which costs a write and a wake-up.
+    // of the JSON answer's one read of the turn's row: 11 connections and 17 commands on SQLite, 11 and 18 on Postgres.
+    // The limits leave room for one more batch of the reply's deltas, which costs a write and a wake-up.
     private const int MaxStreamConnections = 12;
     private const int MaxStreamCommands = 19;
 
@@ -43,7 +42,7 @@ public sealed class RoundTripTests(PostgresServer postgres)
 
     [Theory]
     [MemberData(nameof(TestStore.Providers), MemberType = typeof(TestStore))]
-    public async Task AMinimalTurnReadAsAnEventStreamReadsItsEventsOncePerWakeUp(StoreProvider provider) =>
+    public async Task AMinimalTurnReadAsAnEventStreamStaysWithinItsFigures(StoreProvider provider) =>
         await AssertWithinTheFiguresAsync(provider, "/chat/message as SSE", (pair, _) => SseReader.Send(pair.AccessToken, "hello"), eventStream: true);
 
     /// <summary>
